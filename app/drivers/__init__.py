@@ -1,0 +1,48 @@
+"""Storage, lock and encryption drivers: one Protocol per kind, one module per driver, one registry per kind."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from config import Config, ConfigError
+
+if TYPE_CHECKING:
+    from app.drivers.kms.base import KeyManager
+    from app.drivers.locks.base import LockDriver
+    from app.drivers.storage.base import StorageDriver
+
+
+def build_from_registry(kind: str, setting: str, name: str, registry: Mapping[str, Callable[[Config], Any]],
+                        config: Config) -> Any:
+    """Build the driver ``name`` of ``kind``; an unknown name fails fast, listing the valid ones."""
+    try:
+        factory = registry[name]
+    except KeyError:
+        raise ConfigError(f"{setting}={name!r}: unknown {kind} driver; expected one of {', '.join(registry)}") from None
+    return factory(config)
+
+
+@dataclass(frozen=True)
+class Drivers:
+    """The drivers one app instance uses, built once from ``Config``."""
+
+    storage: StorageDriver
+    locks: LockDriver
+    kms: KeyManager
+
+    @classmethod
+    def from_config(cls, config: Config) -> Drivers:
+        from app.drivers.kms import build_key_manager
+        from app.drivers.locks import build_lock_driver
+        from app.drivers.storage import build_storage
+
+        return cls(storage=build_storage(config), locks=build_lock_driver(config), kms=build_key_manager(config))
+
+    def close(self) -> None:
+        """Release connections and pools (worker shutdown, tests)."""
+        for driver in (self.storage, self.locks, self.kms):
+            close = getattr(driver, "close", None)
+            if close:
+                close()

@@ -1,0 +1,25 @@
+"""The encryption-at-rest contract: stream in, stream out, bound to a context (workspace and version)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Protocol
+
+
+class KeyManager(Protocol):
+    """Encrypts state objects; ``key_id`` names the key new versions are written with (kept in metadata)."""
+
+    name: str
+    key_id: str
+
+    def encrypt(self, chunks: Iterable[bytes], context: bytes) -> Iterator[bytes]:
+        """Ciphertext of the plaintext chunks, bound to ``context`` (associated data)."""
+        ...
+
+    def decrypt(self, chunks: Iterable[bytes], context: bytes) -> Iterator[bytes]:
+        """Plaintext, each chunk verified before it is yielded; raises ``DecryptionFailed``."""
+        ...
+
+    def check(self) -> None:
+        """Raise ``BackendUnavailable`` when the key source cannot be reached (readiness probe)."""
+        ...

@@ -1,0 +1,39 @@
+"""The lock driver contract: one lock per key, acquired atomically, never cleared implicitly."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class HeldLock:
+    """A lock as stored: ``info`` is the client's LockInfo text exactly as it was sent."""
+
+    lock_id: str
+    info: str
+    created_at: datetime
+    expires_at: datetime | None = None
+
+
+class LockDriver(Protocol):
+    """Per-workspace locks shared by every worker (and, for redis/postgres, every host)."""
+
+    name: str
+
+    def acquire(self, key: str, lock_id: str, info: str) -> HeldLock:
+        """Take the lock, or succeed again for the same ``lock_id``; raises ``LockConflict`` with the holder."""
+        ...
+
+    def release(self, key: str, lock_id: str | None) -> HeldLock | None:
+        """Release it; ``lock_id=None`` forces. Returns the released lock (None if unlocked); raises ``LockConflict``."""
+        ...
+
+    def get(self, key: str) -> HeldLock | None:
+        """The current holder, or None."""
+        ...
+
+    def check(self) -> None:
+        """Raise ``BackendUnavailable`` when the backend cannot be reached (readiness probe)."""
+        ...

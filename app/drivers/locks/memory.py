@@ -1,0 +1,61 @@
+"""Locks in a dict of this process: development and tests only; refused when gunicorn runs several workers."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+from app.drivers.locks.base import HeldLock
+from app.errors import LockConflict
+from app.models import utcnow
+from config import Config
+
+
+class MemoryLockDriver:
+    """One mutex guards the dict, held only for the few instructions of a lookup and update."""
+
+    name = "memory"
+
+    def __init__(self, ttl: timedelta | None = None) -> None:
+        self._locks: dict[str, HeldLock] = {}
+        self._guard = threading.Lock()
+        self.ttl = ttl
+
+    @classmethod
+    def from_config(cls, config: Config) -> MemoryLockDriver:
+        return cls(timedelta(seconds=config.lock_ttl_seconds) if config.lock_ttl_seconds else None)
+
+    def _live(self, key: str) -> HeldLock | None:
+        holder = self._locks.get(key)
+        if holder and holder.expires_at is not None and holder.expires_at <= utcnow():
+            del self._locks[key]
+            return None
+        return holder
+
+    def acquire(self, key: str, lock_id: str, info: str) -> HeldLock:
+        with self._guard:
+            holder = self._live(key)
+            if holder is not None:
+                if holder.lock_id == lock_id:
+                    return holder
+                raise LockConflict("workspace is locked", holder)
+            now = utcnow()
+            held = HeldLock(lock_id, info, now, now + self.ttl if self.ttl else None)
+            self._locks[key] = held
+            return held
+
+    def release(self, key: str, lock_id: str | None) -> HeldLock | None:
+        with self._guard:
+            holder = self._live(key)
+            if holder is None:
+                return None
+            if lock_id is not None and holder.lock_id != lock_id:
+                raise LockConflict("workspace is locked by another lock ID", holder)
+            return self._locks.pop(key)
+
+    def get(self, key: str) -> HeldLock | None:
+        with self._guard:
+            return self._live(key)
+
+    def check(self) -> None:
+        return None

@@ -1,0 +1,139 @@
+"""Locks as rows in a SQL table: acquisition is one atomic ``INSERT ... ON CONFLICT DO NOTHING``.
+
+Serves the ``local`` driver (the metadata database, shared by every gunicorn worker of the host) and the
+``postgres`` driver (a PostgreSQL table shared by every host). No advisory locks: they break behind PgBouncer.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import mysql, postgresql, sqlite
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from app.database import create_engine
+from app.drivers.locks.base import HeldLock
+from app.errors import BackendUnavailable, LockConflict
+from app.models import utcnow
+from config import Config
+
+_RACE_RETRIES = 5
+
+
+def lock_table(name: str, metadata: sa.MetaData | None = None) -> sa.Table:
+    """The lock table's shape (the ``local`` driver's table is created by the migrations)."""
+    return sa.Table(
+        name,
+        metadata or sa.MetaData(),
+        sa.Column("lock_key", sa.String(255), primary_key=True),
+        sa.Column("lock_id", sa.String(255), nullable=False),
+        sa.Column("info", sa.Text, nullable=False),
+        sa.Column("created_at", sa.DateTime, nullable=False),
+        sa.Column("expires_at", sa.DateTime, nullable=True),
+    )
+
+
+class SqlLockDriver:
+    """A row per locked key; the primary key decides races between workers and hosts."""
+
+    def __init__(self, engine: Engine, table: sa.Table, name: str, ttl: timedelta | None = None) -> None:
+        self.engine = engine
+        self.table = table
+        self.name = name
+        self.ttl = ttl
+
+    @classmethod
+    def local_from_config(cls, config: Config) -> SqlLockDriver:
+        ttl = timedelta(seconds=config.lock_ttl_seconds) if config.lock_ttl_seconds else None
+        return cls(create_engine(config.database_url), lock_table("locks"), "local", ttl)
+
+    def _insert_ignoring_conflict(self, values: dict[str, Any]) -> Any:
+        dialect = self.engine.dialect.name
+        if dialect == "postgresql":
+            return postgresql.insert(self.table).values(**values).on_conflict_do_nothing()
+        if dialect == "sqlite":
+            return sqlite.insert(self.table).values(**values).on_conflict_do_nothing()
+        if dialect in ("mysql", "mariadb"):
+            return mysql.insert(self.table).values(**values).prefix_with("IGNORE")
+        raise NotImplementedError(f"SQL locks do not support {dialect}")
+
+    def acquire(self, key: str, lock_id: str, info: str) -> HeldLock:
+        now = utcnow()
+        expires = now + self.ttl if self.ttl else None
+        row = {"lock_key": key, "lock_id": lock_id, "info": info, "created_at": now, "expires_at": expires}
+        with self._translated():
+            for _ in range(_RACE_RETRIES):
+                with self.engine.begin() as conn:
+                    if conn.execute(self._insert_ignoring_conflict(row)).rowcount == 1:
+                        return HeldLock(lock_id, info, now, expires)
+                    holder = self._select(conn, key)
+                    if holder is None:
+                        continue  # released between our insert and our read: try again
+                    if holder.lock_id == lock_id:
+                        return holder
+                    if not self._expired(holder, now):
+                        raise LockConflict("workspace is locked", holder)
+                    self._delete(conn, key, holder.lock_id)
+        raise BackendUnavailable(f"{self.name} lock", "lock table kept changing; try again")
+
+    def release(self, key: str, lock_id: str | None) -> HeldLock | None:
+        with self._translated():
+            for _ in range(_RACE_RETRIES):
+                with self.engine.begin() as conn:
+                    holder = self._select(conn, key)
+                    if holder is None:
+                        return None
+                    if lock_id is not None and holder.lock_id != lock_id:
+                        raise LockConflict("workspace is locked by another lock ID", holder)
+                    if self._delete(conn, key, holder.lock_id):
+                        return holder
+        raise BackendUnavailable(f"{self.name} lock", "lock table kept changing; try again")
+
+    def get(self, key: str) -> HeldLock | None:
+        with self._translated(), self.engine.connect() as conn:
+            holder = self._select(conn, key)
+        return None if holder is None or self._expired(holder, utcnow()) else holder
+
+    def check(self) -> None:
+        with self._translated(), self.engine.connect() as conn:
+            conn.execute(sa.select(sa.func.count()).select_from(self.table).where(self.table.c.lock_key == ""))
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def _select(self, conn: sa.Connection, key: str) -> HeldLock | None:
+        t = self.table
+        found = conn.execute(
+            sa.select(t.c.lock_id, t.c.info, t.c.created_at, t.c.expires_at).where(t.c.lock_key == key)
+        ).first()
+        return HeldLock(found.lock_id, found.info, found.created_at, found.expires_at) if found else None
+
+    def _delete(self, conn: sa.Connection, key: str, lock_id: str) -> bool:
+        t = self.table
+        return bool(conn.execute(sa.delete(t).where(t.c.lock_key == key, t.c.lock_id == lock_id)).rowcount)
+
+    @staticmethod
+    def _expired(holder: HeldLock, now: datetime) -> bool:
+        return holder.expires_at is not None and holder.expires_at <= now
+
+    def _translated(self) -> Any:
+        return _TranslateErrors(f"{self.name} lock")
+
+
+class _TranslateErrors:
+    """Turns database driver errors into ``BackendUnavailable`` naming the lock backend."""
+
+    def __init__(self, backend: str) -> None:
+        self.backend = backend
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> bool:
+        if isinstance(exc, SQLAlchemyError):
+            cause = getattr(exc, "orig", None) or exc
+            raise BackendUnavailable(self.backend, type(cause).__name__) from exc
+        return False

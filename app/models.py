@@ -1,0 +1,164 @@
+"""The metadata schema (the "query backend"): typed SQLAlchemy 2.0 models shared by every API.
+
+State bytes live in the storage driver and locks in the lock driver; these tables hold what points at them.
+Times are naive UTC (SQLite and MySQL have no time zones); MySQL gets microsecond precision explicitly.
+"""
+
+from __future__ import annotations
+
+import secrets
+import string
+from datetime import datetime, timezone
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import mysql
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.extensions import db
+
+_ALPHABET = string.ascii_letters + string.digits
+Timestamp = sa.DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
+BigInt = sa.BigInteger().with_variant(sa.Integer(), "sqlite")  # SQLite only autoincrements INTEGER
+
+
+def new_id(prefix: str) -> str:
+    """A TFE-style identifier such as ``ws-3kTq9v0bX2mYc8Lp``."""
+    return f"{prefix}-" + "".join(secrets.choice(_ALPHABET) for _ in range(16))
+
+
+def utcnow() -> datetime:
+    """The current time as naive UTC, the form every timestamp column stores."""
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+class Organization(db.Model):  # type: ignore[name-defined,misc]
+    __tablename__ = "organizations"
+
+    id: Mapped[str] = mapped_column(sa.String(40), primary_key=True, default=lambda: new_id("org"))
+    name: Mapped[str] = mapped_column(sa.String(90), unique=True)
+    display_name: Mapped[str] = mapped_column(sa.String(255), default="")
+    external_org_id: Mapped[str | None] = mapped_column(sa.String(255), unique=True)
+    created_by: Mapped[str | None] = mapped_column(sa.String(255))
+    created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow, onupdate=utcnow)
+
+
+class User(db.Model):  # type: ignore[name-defined,misc]
+    __tablename__ = "users"
+
+    id: Mapped[str] = mapped_column(sa.String(40), primary_key=True, default=lambda: new_id("user"))
+    subject: Mapped[str] = mapped_column(sa.String(255), unique=True)
+    email: Mapped[str | None] = mapped_column(sa.String(255))
+    created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow, onupdate=utcnow)
+
+
+class Membership(db.Model):  # type: ignore[name-defined,misc]
+    """A user belongs to an organization; roles narrow what the member may do."""
+
+    __tablename__ = "memberships"
+    __table_args__ = (sa.UniqueConstraint("org_id", "user_id", name="uq_memberships_org_user"),)
+
+    id: Mapped[int] = mapped_column(BigInt, primary_key=True, autoincrement=True)
+    org_id: Mapped[str] = mapped_column(sa.ForeignKey("organizations.id", ondelete="CASCADE"))
+    user_id: Mapped[str] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
+
+
+class Workspace(db.Model):  # type: ignore[name-defined,misc]
+    """A state's home (the internal API calls it a unit); ``current_version_id`` is the atomic pointer."""
+
+    __tablename__ = "workspaces"
+    __table_args__ = (sa.UniqueConstraint("org_id", "name", name="uq_workspaces_org_name"),)
+
+    id: Mapped[str] = mapped_column(sa.String(40), primary_key=True, default=lambda: new_id("ws"))
+    org_id: Mapped[str] = mapped_column(sa.ForeignKey("organizations.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(sa.String(90))
+    execution_mode: Mapped[str] = mapped_column(sa.String(20), default="local")
+    terraform_version: Mapped[str] = mapped_column(sa.String(40), default="latest")
+    auto_apply: Mapped[bool] = mapped_column(sa.Boolean, default=False)
+    working_directory: Mapped[str] = mapped_column(sa.String(255), default="")
+    tag_names: Mapped[list[str]] = mapped_column(sa.JSON, default=list)
+    current_version_id: Mapped[str | None] = mapped_column(sa.String(40))
+    version_counter: Mapped[int] = mapped_column(sa.Integer, default=0)
+    created_by: Mapped[str | None] = mapped_column(sa.String(255))
+    created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow, onupdate=utcnow)
+
+    organization: Mapped[Organization] = relationship(lazy="joined")
+
+
+class StateVersion(db.Model):  # type: ignore[name-defined,misc]
+    """One immutable accepted write; ``number`` orders versions within a workspace and guards concurrent writers."""
+
+    __tablename__ = "state_versions"
+    __table_args__ = (sa.UniqueConstraint("workspace_id", "number", name="uq_state_versions_workspace_number"),)
+
+    id: Mapped[str] = mapped_column(sa.String(40), primary_key=True, default=lambda: new_id("sv"))
+    workspace_id: Mapped[str] = mapped_column(sa.ForeignKey("workspaces.id", ondelete="CASCADE"))
+    number: Mapped[int] = mapped_column(sa.Integer)
+    serial: Mapped[int] = mapped_column(sa.BigInteger)
+    lineage: Mapped[str] = mapped_column(sa.String(255), default="")
+    md5: Mapped[str] = mapped_column(sa.String(32))
+    sha256: Mapped[str] = mapped_column(sa.String(64))
+    size: Mapped[int] = mapped_column(sa.BigInteger)
+    storage_key: Mapped[str] = mapped_column(sa.String(512))
+    kms_key_id: Mapped[str] = mapped_column(sa.String(255))
+    outputs: Mapped[dict[str, Any]] = mapped_column(sa.JSON, default=dict)
+    resource_count: Mapped[int] = mapped_column(sa.Integer, default=0)
+    terraform_version: Mapped[str | None] = mapped_column(sa.String(40))
+    status: Mapped[str] = mapped_column(sa.String(20), default="finalized")
+    created_by: Mapped[str | None] = mapped_column(sa.String(255))
+    created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
+
+
+class Lock(db.Model):  # type: ignore[name-defined,misc]
+    """A held lock, for the ``local`` lock driver: the primary key makes acquisition one atomic INSERT."""
+
+    __tablename__ = "locks"
+
+    lock_key: Mapped[str] = mapped_column(sa.String(255), primary_key=True)
+    lock_id: Mapped[str] = mapped_column(sa.String(255))
+    info: Mapped[str] = mapped_column(sa.Text)
+    created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
+    expires_at: Mapped[datetime | None] = mapped_column(Timestamp)
+
+
+class ApiToken(db.Model):  # type: ignore[name-defined,misc]
+    """An API token: only the SHA-256 of the secret is kept; ``scope`` and ``workspace_name`` narrow it."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[str] = mapped_column(sa.String(40), primary_key=True, default=lambda: new_id("at"))
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    description: Mapped[str] = mapped_column(sa.String(255), default="")
+    org_id: Mapped[str] = mapped_column(sa.ForeignKey("organizations.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[str | None] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"))
+    scope: Mapped[str] = mapped_column(sa.String(20), default="full")
+    workspace_name: Mapped[str | None] = mapped_column(sa.String(90))
+    created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    expires_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    revoked_at: Mapped[datetime | None] = mapped_column(Timestamp)
+
+    organization: Mapped[Organization] = relationship(lazy="joined")
+    user: Mapped[User | None] = relationship(lazy="joined")
+
+
+class AuditEvent(db.Model):  # type: ignore[name-defined,misc]
+    """Who did what to which workspace, when, and how it ended. Never holds secrets or state contents."""
+
+    __tablename__ = "audit_events"
+    __table_args__ = (sa.Index("ix_audit_events_org_at", "org_id", "at"),)
+
+    id: Mapped[int] = mapped_column(BigInt, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
+    actor: Mapped[str] = mapped_column(sa.String(255))
+    org_id: Mapped[str | None] = mapped_column(sa.String(40))
+    workspace_id: Mapped[str | None] = mapped_column(sa.String(40))
+    workspace_name: Mapped[str | None] = mapped_column(sa.String(90))
+    action: Mapped[str] = mapped_column(sa.String(64))
+    outcome: Mapped[str] = mapped_column(sa.String(32))
+    detail: Mapped[dict[str, Any]] = mapped_column(sa.JSON, default=dict)
+    request_id: Mapped[str | None] = mapped_column(sa.String(64))
