@@ -20,6 +20,7 @@ from app.drivers.locks.memory import MemoryLockDriver
 from app.drivers.locks.sql import SqlLockDriver, lock_table
 from app.drivers.storage.fs import FilesystemStorage
 from app.drivers.storage.memory import MemoryStorage
+from tests.drivers import kms_services, lock_services, storage_services
 
 
 def _fs_storage(tmp_path: Path, request: pytest.FixtureRequest) -> FilesystemStorage:
@@ -33,6 +34,7 @@ def _memory_storage(tmp_path: Path, request: pytest.FixtureRequest) -> MemorySto
 STORAGE_FACTORIES: dict[str, Callable[[Path, pytest.FixtureRequest], object]] = {
     "fs": _fs_storage,
     "memory": _memory_storage,
+    **storage_services.FACTORIES,
 }
 
 
@@ -50,6 +52,7 @@ def _memory_locks(tmp_path: Path, request: pytest.FixtureRequest) -> MemoryLockD
 LOCK_FACTORIES: dict[str, Callable[[Path, pytest.FixtureRequest], object]] = {
     "local": _local_locks,
     "memory": _memory_locks,
+    **lock_services.FACTORIES,
 }
 
 TEST_KEY = base64.b64decode("q83vEjRWeJCrze8SNFZ4kKvN7xI0VniQq83vEjRWeJA=")
@@ -66,6 +69,7 @@ def _none_kms(tmp_path: Path, request: pytest.FixtureRequest) -> PlaintextKeyMan
 KMS_FACTORIES: dict[str, Callable[[Path, pytest.FixtureRequest], object]] = {
     "local": _local_kms,
     "none": _none_kms,
+    **kms_services.FACTORIES,
 }
 
 
