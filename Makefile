@@ -1,0 +1,37 @@
+# Two commands on a fresh machine: `make run` (server with embedded defaults) and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+export FLASK_APP := app
+export STATESMAN_ENV ?= development
+
+.PHONY: install run migrate test lint bench clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[test]"
+	touch $@
+
+migrate: install
+	$(BIN)/flask db upgrade
+
+# Development: data under ./data, generated keys, authentication off, reachable from this machine only.
+run: migrate
+	$(BIN)/statesman -listen 127.0.0.1:$${PORT:-8080} -auth-disable
+
+test: install
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy app config
+
+bench: install
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,105 @@
+"""The application factory: ``create_app()`` reads as the list of steps that build the server."""
+
+from __future__ import annotations
+
+import logging
+import os
+import uuid
+from pathlib import Path
+
+from flask import Flask, g, request
+from flask.wrappers import Response
+
+from app.drivers import Drivers
+from app.error_pages import register_error_handlers
+from app.extensions import db, migrate
+from app.runtime import Runtime, install
+from config import Config, load_config
+from config.dev_secrets import ensure_development_secrets
+
+
+def create_app(config: Config | None = None) -> Flask:
+    """Build the app from ``config`` (default: the environment)."""
+    config = ensure_development_secrets(config or load_config())
+    app = Flask(__name__)
+    configure_logging(config)
+    configure_flask(app, config)
+    init_extensions(app)
+    init_drivers(app, config)
+    register_blueprints(app)
+    register_error_handlers(app)
+    register_request_hooks(app)
+    register_cli(app)
+    return app
+
+
+def configure_logging(config: Config) -> None:
+    """Log at ``LOG_LEVEL``; shadowed settings are reported once."""
+    logging.basicConfig(level=config.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("statesman").setLevel(config.log_level.upper())
+    for warning in config.warnings:
+        logging.getLogger("statesman.config").warning(warning)
+    if config.auth_disabled:
+        logging.getLogger("statesman.auth").warning("authentication is DISABLED: every request acts as an admin")
+
+
+def configure_flask(app: Flask, config: Config) -> None:
+    """Flask and SQLAlchemy settings derived from ``Config``."""
+    from app.database import engine_options
+
+    app.config.update(
+        SQLALCHEMY_DATABASE_URI=config.database_url,
+        SQLALCHEMY_ENGINE_OPTIONS=engine_options(config.database_url),
+        TESTING=config.testing,
+        JSON_SORT_KEYS=False,
+    )
+    if config.database_url.startswith("sqlite:///"):
+        _prepare_sqlite_file(Path(config.database_url.removeprefix("sqlite:///")))
+
+
+def _prepare_sqlite_file(path: Path) -> None:
+    """Create the SQLite file readable only by the server (it holds token hashes and audit events)."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if not path.exists():
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+
+
+def init_extensions(app: Flask) -> None:
+    """SQLAlchemy and Flask-Migrate."""
+    from app.schema import MIGRATIONS_DIR
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(MIGRATIONS_DIR))
+
+
+def init_drivers(app: Flask, config: Config) -> None:
+    """Build the storage, lock and encryption drivers once; an unknown or unusable one stops start-up."""
+    install(app, Runtime(config=config, drivers=Drivers.from_config(config)))
+
+
+def register_blueprints(app: Flask) -> None:
+    """The APIs: health, the Terraform http backend."""
+    from app import health, http_backend
+
+    app.register_blueprint(health.bp)
+    app.register_blueprint(http_backend.bp)
+
+
+def register_request_hooks(app: Flask) -> None:
+    """Request ids for logs and audit events."""
+
+    @app.before_request
+    def assign_request_id() -> None:
+        g.request_id = (request.headers.get("X-Request-ID") or uuid.uuid4().hex)[:64]
+
+    @app.after_request
+    def echo_request_id(response: Response) -> Response:
+        response.headers["X-Request-ID"] = g.get("request_id", "")
+        return response
+
+
+def register_cli(app: Flask) -> None:
+    """Admin commands (``flask orgs``, ``flask users``, ``flask tokens``, ``flask workspaces``, ...)."""
+    from app.cli.admin import register_admin_commands
+
+    register_admin_commands(app)

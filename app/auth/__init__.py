@@ -1,0 +1,83 @@
+"""Authentication: every API turns its credentials into a ``Principal`` here."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+
+from app.auth.basic import check_password, find_static_user
+from app.auth.principal import LOCAL_ADMIN, Principal
+from app.errors import Unauthenticated
+from app.models import ApiToken
+from app.repositories.tokens import verify_token
+from app.runtime import config
+
+
+def authenticate(authorization: str | None) -> Principal:
+    """The caller behind an ``Authorization`` header (Bearer token, or Basic with a token or static user)."""
+    if config().auth_disabled:
+        return LOCAL_ADMIN
+    if not authorization:
+        raise Unauthenticated("authentication required: send an API token")
+    scheme, _, value = authorization.strip().partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return _from_token(value.strip())
+    if scheme.lower() == "basic":
+        user, password = _decode_basic(value)
+        return _from_basic(user, password)
+    raise Unauthenticated("unsupported authorization scheme: use Bearer or Basic")
+
+
+def _decode_basic(value: str) -> tuple[str, str]:
+    try:
+        user, sep, password = base64.b64decode(value.strip(), validate=True).decode("utf-8").partition(":")
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise Unauthenticated("malformed Basic credentials") from None
+    if not sep or not password:
+        raise Unauthenticated("Basic credentials need a password (an API token)")
+    return user, password
+
+
+def _from_basic(user: str, password: str) -> Principal:
+    settings = config()
+    if user == "jwt":
+        raise Unauthenticated("JWT authentication is not configured on this server")
+    if settings.auth_basic_enabled:
+        stored_hash = find_static_user(settings.auth_basic_users, user)
+        if stored_hash is not None:
+            if check_password(user, password, stored_hash):
+                return Principal(subject=user, kind="static", superuser=True)
+            raise Unauthenticated("invalid username or password")
+    return _from_token(password)
+
+
+def _from_token(secret: str) -> Principal:
+    token = verify_token(secret)
+    if token is None:
+        raise Unauthenticated("invalid, expired or revoked API token")
+    return principal_for_token(token)
+
+
+def principal_for_token(token: ApiToken) -> Principal:
+    """The principal an API token stands for."""
+    user = token.user
+    return Principal(
+        subject=user.subject if user else f"token:{token.id}",
+        kind="token",
+        user_id=user.id if user else None,
+        org_id=token.org_id,
+        scope=token.scope,
+        workspace_name=token.workspace_name,
+        email=user.email if user else None,
+    )
+
+
+def current_principal() -> Principal:
+    """The caller of the current request, authenticated once per request."""
+    from flask import g, request
+
+    principal: Principal | None = g.get("principal")
+    if principal is None:
+        principal = authenticate(request.headers.get("Authorization"))
+        g.principal = principal
+    return principal

@@ -1,0 +1,208 @@
+"""Admin commands under ``flask``: organizations, users, tokens, workspaces, versions, locks."""
+
+from __future__ import annotations
+
+import getpass
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import click
+from flask import Flask
+from flask.cli import AppGroup
+
+from app.errors import StatesmanError
+from app.models import Organization, Workspace
+from app.repositories import orgs, state_versions, tokens, users, workspaces
+from app.repositories.locks import force_unlock_workspace, get_lock
+from config import ConfigError, parse_duration
+
+orgs_cli = AppGroup("orgs", help="Manage organizations.")
+users_cli = AppGroup("users", help="Manage users and memberships.")
+tokens_cli = AppGroup("tokens", help="Create, list and revoke API tokens.")
+workspaces_cli = AppGroup("workspaces", help="List workspaces, roll back, force-unlock.")
+versions_cli = AppGroup("versions", help="List and download state versions.")
+
+
+def _actor() -> str:
+    return f"cli:{getpass.getuser()}"
+
+
+def _domain_errors(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Print domain errors as one line and exit 1 instead of a traceback."""
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except (StatesmanError, ConfigError) as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(1)
+
+    wrapper.__name__ = func.__name__
+    wrapper.__doc__ = func.__doc__
+    return wrapper
+
+
+def _org(name: str) -> Organization:
+    return orgs.require_org(name)
+
+
+def _workspace(org_name: str, name: str) -> Workspace:
+    return workspaces.require_workspace(_org(org_name), name)
+
+
+@orgs_cli.command("create")
+@click.argument("name")
+@click.option("--display-name", default="", help="Human-readable name (defaults to NAME).")
+@click.option("--external-id", default=None, help="The organization's id at the identity provider.")
+@_domain_errors
+def create_org(name: str, display_name: str, external_id: str | None) -> None:
+    """Create organization NAME."""
+    org = orgs.create_org(name, display_name, external_id, created_by=_actor())
+    click.echo(f"created organization {org.name} ({org.id})")
+
+
+@orgs_cli.command("list")
+def list_orgs() -> None:
+    """List organizations."""
+    for org in orgs.list_orgs():
+        click.echo(f"{org.id}\t{org.name}\t{org.display_name}")
+
+
+@users_cli.command("create")
+@click.argument("subject")
+@click.option("--org", "org_name", required=True, help="Organization the user joins.")
+@click.option("--email", default=None)
+@_domain_errors
+def create_user(subject: str, org_name: str, email: str | None) -> None:
+    """Create user SUBJECT (idempotent) and make them a member of --org."""
+    org = _org(org_name)
+    user = users.ensure_user(subject, email)
+    orgs.add_member(org, user)
+    click.echo(f"user {user.subject} is a member of {org.name}")
+
+
+@tokens_cli.command("create")
+@click.option("--org", "org_name", required=True, help="Organization the token works in.")
+@click.option("--user", "subject", default=None, help="User the token acts as (omit for an organization token).")
+@click.option("--read-only", is_flag=True, help="May read state, never write or lock.")
+@click.option("--outputs-only", is_flag=True, help="May read outputs only (terraform_remote_state consumers).")
+@click.option("--workspace", default=None, help="Limit the token to one workspace.")
+@click.option("--expires-in", default=None, help="Lifetime such as 12h or 30d (default: no expiry).")
+@click.option("--description", default="", help="What the token is for.")
+@_domain_errors
+def create_token(org_name: str, subject: str | None, read_only: bool, outputs_only: bool, workspace: str | None,
+                 expires_in: str | None, description: str) -> None:
+    """Create an API token and print it once."""
+    from datetime import timedelta
+
+    org = _org(org_name)
+    user = None
+    if subject is not None:
+        user = users.get_user_by_subject(subject)
+        if user is None or not orgs.is_member(org.id, user.id):
+            raise StatesmanError(f"user {subject!r} is not a member of {org.name!r}; "
+                                 f"run: flask users create {subject} --org {org.name}")
+    scope = "outputs-only" if outputs_only else "read-only" if read_only else "full"
+    lifetime = timedelta(seconds=parse_duration("--expires-in", expires_in)) if expires_in else None
+    token, secret = tokens.create_token(org, user, _actor(), scope=scope, expires_in=lifetime,
+                                        workspace_name=workspace, description=description)
+    click.echo(f"created token {token.id} ({scope}) for {subject or 'organization ' + org.name}; "
+               "it is shown only once:", err=True)
+    click.echo(secret)
+
+
+@tokens_cli.command("list")
+@click.option("--org", "org_name", required=True)
+@_domain_errors
+def list_tokens(org_name: str) -> None:
+    """List an organization's tokens (never their secrets)."""
+    for token in tokens.list_tokens(_org(org_name)):
+        state = "revoked" if token.revoked_at else "active"
+        owner = token.user.subject if token.user else "(organization)"
+        click.echo(f"{token.id}\t{owner}\t{token.scope}\t{state}\texpires={token.expires_at or 'never'}"
+                   f"\tlast_used={token.last_used_at or 'never'}")
+
+
+@tokens_cli.command("revoke")
+@click.argument("token_id")
+@_domain_errors
+def revoke_token(token_id: str) -> None:
+    """Revoke the token TOKEN_ID."""
+    tokens.revoke_token(token_id, _actor())
+    click.echo(f"revoked token {token_id}")
+
+
+@workspaces_cli.command("list")
+@click.option("--org", "org_name", required=True)
+@_domain_errors
+def list_workspaces(org_name: str) -> None:
+    """List an organization's workspaces with their current serial and lock holder."""
+    found, _ = workspaces.list_workspaces(_org(org_name))
+    for workspace in found:
+        current = state_versions.get_current_version(workspace)
+        lock = get_lock(workspace)
+        click.echo(f"{workspace.id}\t{workspace.name}\tserial={current.serial if current else '-'}"
+                   f"\tlocked_by={lock.lock_id if lock else '-'}")
+
+
+@workspaces_cli.command("force-unlock")
+@click.option("--org", "org_name", required=True)
+@click.option("--workspace", required=True)
+@_domain_errors
+def force_unlock(org_name: str, workspace: str) -> None:
+    """Clear the workspace's lock, whoever holds it."""
+    released = force_unlock_workspace(_workspace(org_name, workspace), _actor())
+    click.echo(f"released lock {released.lock_id}" if released else "workspace was not locked")
+
+
+@workspaces_cli.command("rollback")
+@click.option("--org", "org_name", required=True)
+@click.option("--workspace", required=True)
+@click.option("--version", "version_id", required=True, help="The state version to restore.")
+@_domain_errors
+def rollback(org_name: str, workspace: str, version_id: str) -> None:
+    """Make an earlier version current again (as a new version with serial = current + 1)."""
+    found = _workspace(org_name, workspace)
+    version = state_versions.get_version(found, version_id)
+    if version is None:
+        raise StatesmanError(f"version {version_id!r} not found in workspace {workspace!r}")
+    result = state_versions.rollback_to(found, version, _actor())
+    click.echo(f"restored {version_id} as {result.version.id} (serial {result.version.serial})")
+
+
+@versions_cli.command("list")
+@click.option("--org", "org_name", required=True)
+@click.option("--workspace", required=True)
+@_domain_errors
+def list_versions(org_name: str, workspace: str) -> None:
+    """List a workspace's state versions, newest first."""
+    found = _workspace(org_name, workspace)
+    versions, _ = state_versions.list_versions(found)
+    for version in versions:
+        marker = "*" if version.id == found.current_version_id else " "
+        click.echo(f"{marker} {version.id}\tserial={version.serial}\tsize={version.size}"
+                   f"\t{version.created_at.isoformat()}Z\tby={version.created_by}")
+
+
+@versions_cli.command("download")
+@click.option("--org", "org_name", required=True)
+@click.option("--workspace", required=True)
+@click.option("--version", "version_id", default=None, help="Default: the current version.")
+@click.option("--output", "-o", type=click.File("wb"), default="-", help="File to write (default: stdout).")
+@_domain_errors
+def download_version(org_name: str, workspace: str, version_id: str | None, output: Any) -> None:
+    """Write a state version's exact bytes."""
+    found = _workspace(org_name, workspace)
+    version = (state_versions.get_version(found, version_id) if version_id
+               else state_versions.get_current_version(found))
+    if version is None:
+        raise StatesmanError("no such state version")
+    for chunk in state_versions.open_version(version):
+        output.write(chunk)
+
+
+def register_admin_commands(app: Flask) -> None:
+    """Attach the admin command groups to ``app``."""
+    for group in (orgs_cli, users_cli, tokens_cli, workspaces_cli, versions_cli):
+        app.cli.add_command(group)

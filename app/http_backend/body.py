@@ -1,0 +1,38 @@
+"""Reading request bodies with the size checked before a byte is read."""
+
+from __future__ import annotations
+
+from flask import request
+
+from app.errors import PayloadTooLarge
+from app.statefile import READ_CHUNK, StateBody
+
+
+def check_declared_size(limit: int) -> None:
+    """Refuse a body whose ``Content-Length`` already exceeds ``limit`` without reading it."""
+    declared = request.content_length
+    if declared is not None and declared > limit:
+        raise PayloadTooLarge(f"body of {declared} bytes is larger than the limit of {limit} bytes")
+
+
+def read_small_body(limit: int) -> bytes:
+    """A small body (lock info) read whole, at most ``limit`` bytes."""
+    check_declared_size(limit)
+    data = request.stream.read(limit + 1)
+    if len(data) > limit:
+        raise PayloadTooLarge(f"body is larger than the limit of {limit} bytes")
+    return data
+
+
+def receive_state(limit: int) -> StateBody:
+    """The request body as a spooled, hashed, validated state (``Content-MD5`` checked when sent)."""
+    check_declared_size(limit)
+    stream = request.stream
+    body = StateBody.receive(iter(lambda: stream.read(READ_CHUNK), b""), limit)
+    try:
+        body.verify_md5(request.headers.get("Content-MD5"))
+        body.validate()
+    except BaseException:
+        body.close()
+        raise
+    return body

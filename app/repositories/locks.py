@@ -1,0 +1,100 @@
+"""Workspace locks through the configured lock driver, each change audited."""
+
+from __future__ import annotations
+
+import json
+
+from app.drivers.locks.base import HeldLock
+from app.errors import Conflict, InvalidInput, LockConflict
+from app.models import Workspace
+from app.repositories.audit import record_event
+from app.runtime import config, drivers
+
+LOCKINFO_FIELDS = ("ID", "Operation", "Info", "Who", "Version", "Created", "Path")
+MAX_LOCKINFO_BYTES = 64 * 1024
+
+
+def parse_lock_info(body: bytes) -> tuple[str, str]:
+    """The lock ID and the exact text of a LockInfo body; raises ``InvalidInput`` when it is not one."""
+    if len(body) > MAX_LOCKINFO_BYTES:
+        raise InvalidInput(f"lock info is larger than {MAX_LOCKINFO_BYTES} bytes")
+    try:
+        text = body.decode("utf-8")
+        info = json.loads(text)
+    except (UnicodeDecodeError, ValueError):
+        raise InvalidInput("lock info must be a JSON object with a string \"ID\"") from None
+    if not isinstance(info, dict) or not isinstance(info.get("ID"), str) or not info["ID"].strip():
+        raise InvalidInput("lock info must be a JSON object with a non-empty string \"ID\"")
+    wrong = [f for f in LOCKINFO_FIELDS if f in info and not isinstance(info[f], str)]
+    if wrong:
+        raise InvalidInput(f"lock info fields must be strings: {', '.join(wrong)}")
+    return info["ID"], text
+
+
+def lock_id_from_body(body: bytes) -> str | None:
+    """The ``ID`` of an unlock body, or None for an empty body or one without an ID (a force-unlock)."""
+    if not body.strip() or body.strip() == b"null":
+        return None
+    try:
+        info = json.loads(body)
+    except ValueError:
+        raise InvalidInput("unlock body must be empty or a JSON object") from None
+    lock_id = info.get("ID") if isinstance(info, dict) else None
+    return lock_id if isinstance(lock_id, str) and lock_id else None
+
+
+def get_lock(workspace: Workspace) -> HeldLock | None:
+    """The workspace's current lock, or None."""
+    return drivers().locks.get(workspace.id)
+
+
+def lock_workspace(workspace: Workspace, lock_id: str, info: str, actor: str) -> HeldLock:
+    """Acquire the lock (idempotent for the same ID); raises ``LockConflict`` with the holder."""
+    try:
+        held = drivers().locks.acquire(workspace.id, lock_id, info)
+    except LockConflict as conflict:
+        record_event("lock", "conflict", actor, workspace=workspace, lock_id=lock_id,
+                     holder_id=conflict.holder.lock_id)
+        raise
+    record_event("lock", "ok", actor, workspace=workspace, lock_id=lock_id)
+    return held
+
+
+def unlock_workspace(workspace: Workspace, lock_id: str, actor: str) -> HeldLock | None:
+    """Release the lock held under ``lock_id``; unlocked is fine; raises ``LockConflict`` for another ID."""
+    try:
+        released = drivers().locks.release(workspace.id, lock_id)
+    except LockConflict as conflict:
+        record_event("unlock", "conflict", actor, workspace=workspace, lock_id=lock_id,
+                     holder_id=conflict.holder.lock_id)
+        raise
+    if released:
+        record_event("unlock", "ok", actor, workspace=workspace, lock_id=lock_id)
+    return released
+
+
+def force_unlock_workspace(workspace: Workspace, actor: str) -> HeldLock | None:
+    """Clear whatever lock is held (``FORCE_UNLOCK_ENABLED``); raises ``Forbidden`` when force-unlock is off."""
+    if not config().force_unlock_enabled:
+        holder = get_lock(workspace)
+        if holder is None:
+            return None
+        record_event("force_unlock", "disabled", actor, workspace=workspace, holder_id=holder.lock_id)
+        raise LockConflict("force-unlock is disabled on this server (FORCE_UNLOCK_ENABLED=false)", holder)
+    released = drivers().locks.release(workspace.id, None)
+    if released:
+        record_event("force_unlock", "ok", actor, workspace=workspace, holder_id=released.lock_id)
+    return released
+
+
+def check_write_lock(workspace: Workspace, lock_id: str | None) -> None:
+    """Refuse a write while someone else holds the lock (or any unlocked write if ``REQUIRE_LOCK_FOR_WRITE``)."""
+    holder = get_lock(workspace)
+    if holder is not None and holder.lock_id != lock_id:
+        reason = "without its lock ID" if lock_id is None else f"with lock ID {lock_id!r}, which is not the holder's"
+        raise LockConflict(f"workspace is locked by {holder.lock_id!r}; write refused {reason}", holder)
+    if holder is None and config().require_lock_for_write:
+        raise Conflict("this server requires a lock for every write (REQUIRE_LOCK_FOR_WRITE=true); lock first")
+    if holder is None and lock_id and config().lock_ttl_seconds:
+        # With LOCK_TTL on, a lock can vanish under a running apply; its write must not land unprotected.
+        raise Conflict(f"lock {lock_id!r} is no longer held (it expired under LOCK_TTL or was released)")

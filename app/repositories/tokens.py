@@ -1,0 +1,77 @@
+"""API tokens: shown once at creation, stored as SHA-256, revocable, optionally expiring and narrowed."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import string
+from datetime import timedelta
+
+from app.errors import InvalidInput, NotFound
+from app.extensions import db
+from app.models import ApiToken, Organization, User, new_id, utcnow
+from app.repositories.audit import record_event
+from app.repositories.names import check_name
+
+TOKEN_PREFIX = "stm_"
+SCOPES = ("full", "read-only", "outputs-only")
+_ALPHABET = string.ascii_letters + string.digits
+# last_used_at is refreshed at most this often, so reads do not turn into a database write per request.
+LAST_USED_GRANULARITY = timedelta(minutes=5)
+
+
+def hash_token(secret: str) -> str:
+    """The stored form of a token secret."""
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def create_token(org: Organization, user: User | None, actor: str, *, scope: str = "full",
+                 expires_in: timedelta | None = None, workspace_name: str | None = None,
+                 description: str = "") -> tuple[ApiToken, str]:
+    """Create a token and return it with its secret (the only time the secret exists outside the client)."""
+    if scope not in SCOPES:
+        raise InvalidInput(f"unknown token scope {scope!r}; expected one of {', '.join(SCOPES)}")
+    if workspace_name is not None:
+        check_name("workspace", workspace_name)
+    secret = TOKEN_PREFIX + "".join(secrets.choice(_ALPHABET) for _ in range(40))
+    token = ApiToken(
+        id=new_id("at"), token_hash=hash_token(secret), org_id=org.id, user_id=user.id if user else None, scope=scope,
+        workspace_name=workspace_name, description=description,
+        expires_at=utcnow() + expires_in if expires_in else None,
+    )
+    db.session.add(token)
+    record_event("token.create", "ok", actor, org_id=org.id, commit=False, token_id=token.id, scope=scope,
+                 user=user.subject if user else None, workspace=workspace_name)
+    db.session.commit()
+    return token, secret
+
+
+def verify_token(secret: str) -> ApiToken | None:
+    """The live token for ``secret`` (not revoked, not expired), or None."""
+    token = db.session.scalar(db.select(ApiToken).where(ApiToken.token_hash == hash_token(secret)))
+    now = utcnow()
+    if token is None or token.revoked_at is not None or (token.expires_at and token.expires_at <= now):
+        return None
+    if token.last_used_at is None or now - token.last_used_at > LAST_USED_GRANULARITY:
+        token.last_used_at = now
+        db.session.commit()
+    return token
+
+
+def list_tokens(org: Organization) -> list[ApiToken]:
+    """The organization's tokens, newest first (secrets are never stored, so never listed)."""
+    return list(db.session.scalars(
+        db.select(ApiToken).where(ApiToken.org_id == org.id).order_by(ApiToken.created_at.desc())
+    ))
+
+
+def revoke_token(token_id: str, actor: str) -> ApiToken:
+    """Revoke a token by id; raises ``NotFound``."""
+    token = db.session.get(ApiToken, token_id)
+    if token is None:
+        raise NotFound(f"token {token_id!r} not found")
+    if token.revoked_at is None:
+        token.revoked_at = utcnow()
+        record_event("token.revoke", "ok", actor, org_id=token.org_id, commit=False, token_id=token.id)
+        db.session.commit()
+    return token

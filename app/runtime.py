@@ -1,0 +1,40 @@
+"""The per-app runtime: the frozen ``Config`` and the drivers built from it, reachable from repositories."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask import Flask, current_app
+
+from app.drivers import Drivers
+from config import Config
+
+EXTENSION_KEY = "statesman"
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """What ``create_app`` built once: configuration and drivers."""
+
+    config: Config
+    drivers: Drivers
+
+
+def install(app: Flask, runtime: Runtime) -> None:
+    """Attach the runtime to ``app``."""
+    app.extensions[EXTENSION_KEY] = runtime
+
+
+def runtime() -> Runtime:
+    """The current app's runtime."""
+    return current_app.extensions[EXTENSION_KEY]  # type: ignore[no-any-return]
+
+
+def config() -> Config:
+    """The current app's configuration."""
+    return runtime().config
+
+
+def drivers() -> Drivers:
+    """The current app's drivers."""
+    return runtime().drivers

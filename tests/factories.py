@@ -1,0 +1,38 @@
+"""Helpers that create organizations, users and tokens through the repositories."""
+
+from __future__ import annotations
+
+import base64
+
+from flask import Flask
+
+from app.repositories import orgs, tokens, users
+
+
+def make_org(app: Flask, name: str = "acme") -> str:
+    """Create organization ``name``; returns its id."""
+    with app.app_context():
+        return orgs.create_org(name).id
+
+
+def make_token(app: Flask, org: str = "acme", subject: str | None = "alice", scope: str = "full",
+               workspace: str | None = None) -> str:
+    """A token secret for ``subject`` (created as a member of ``org``, which is created if missing)."""
+    with app.app_context():
+        organization = orgs.get_org(org) or orgs.create_org(org)
+        user = None
+        if subject is not None:
+            user = users.ensure_user(subject, f"{subject}@example.com")
+            orgs.add_member(organization, user)
+        _, secret = tokens.create_token(organization, user, "test", scope=scope, workspace_name=workspace)
+        return secret
+
+
+def basic(password: str, user: str = "terraform") -> dict[str, str]:
+    """Basic auth headers the way Terraform's http backend sends them."""
+    return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
+
+
+def bearer(token: str) -> dict[str, str]:
+    """Bearer auth headers."""
+    return {"Authorization": f"Bearer {token}"}
