@@ -1,0 +1,80 @@
+"""Webhook-secret authentication for the web UI's server side (``/internal/...``).
+
+The UI has already signed the person in; it sends the shared secret and says who the person is
+(``X-User-ID``, ``X-Email``) and which organization they act in (``X-Org-ID``: external id, id or name).
+"""
+
+from __future__ import annotations
+
+import hmac
+import re
+from dataclasses import dataclass
+
+from flask import g, request
+
+from app.auth.principal import Principal
+from app.errors import Forbidden, InvalidInput, NotFound, Unauthenticated
+from app.models import Organization
+from app.repositories.orgs import get_org
+from app.repositories.users import ensure_user
+from app.runtime import config
+
+_ORG_REF = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,254}$")
+
+
+@dataclass(frozen=True)
+class WebhookCaller:
+    """The person the UI vouches for, and the organization named by ``X-Org-ID`` (None when empty)."""
+
+    principal: Principal
+    org: Organization | None
+
+
+def internal_endpoints_enabled() -> bool:
+    """True when ``OPENTACO_ENABLE_INTERNAL_ENDPOINTS`` holds a secret."""
+    return bool(config().internal_webhook_secret)
+
+
+def check_webhook_secret(authorization: str | None) -> None:
+    """401 without a Bearer header, 403 for a wrong secret (compared in constant time)."""
+    secret = config().internal_webhook_secret
+    if not secret:
+        raise NotFound("internal endpoints are not enabled")
+    scheme, _, value = (authorization or "").strip().partition(" ")
+    if scheme.lower() != "bearer" or not value.strip():
+        raise Unauthenticated("missing or invalid Authorization header: expected Bearer <webhook secret>")
+    if not hmac.compare_digest(value.strip().encode(), secret.encode()):
+        raise Forbidden("invalid webhook secret")
+
+
+def resolve_org_header(value: str | None) -> Organization | None:
+    """The organization named by ``X-Org-ID``; None when empty; 400 when malformed; 404 when unknown."""
+    ref = (value or "").strip()
+    if not ref:
+        return None
+    if not _ORG_REF.match(ref):
+        raise InvalidInput("malformed X-Org-ID header: expected an organization external id, id or name")
+    org = get_org(ref)
+    if org is None:
+        raise NotFound(f"organization {ref!r} is not known to this server; sync it first "
+                       "(POST /internal/api/orgs/sync or `make sync-org`)")
+    return org
+
+
+def current_webhook_caller() -> WebhookCaller:
+    """Authenticate the current internal request once (secret, ``X-User-ID``, ``X-Org-ID``)."""
+    caller: WebhookCaller | None = g.get("webhook_caller")
+    if caller is not None:
+        return caller
+    check_webhook_secret(request.headers.get("Authorization"))
+    subject = (request.headers.get("X-User-ID") or "").strip()
+    if not subject:
+        raise Unauthenticated("missing X-User-ID header")
+    email = (request.headers.get("X-Email") or "").strip() or None
+    org = resolve_org_header(request.headers.get("X-Org-ID"))
+    user = ensure_user(subject, email)
+    principal = Principal(subject=subject, kind="webhook", user_id=user.id, email=user.email or email)
+    caller = WebhookCaller(principal, org)
+    g.webhook_caller = caller
+    g.principal = principal
+    return caller
