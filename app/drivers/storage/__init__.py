@@ -6,11 +6,15 @@ from app.drivers import build_from_registry
 from app.drivers.storage.base import StorageDriver
 from app.drivers.storage.fs import FilesystemStorage
 from app.drivers.storage.memory import MemoryStorage
+from app.drivers.storage.postgres import PostgresStorage
+from app.drivers.storage.s3 import S3Storage
 from config import Config
 
 STORAGE_DRIVERS = {
     "fs": FilesystemStorage.from_config,
     "memory": MemoryStorage.from_config,
+    "s3": S3Storage.from_config,
+    "postgres": PostgresStorage.from_config,
 }
 
 
