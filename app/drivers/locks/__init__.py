@@ -5,11 +5,14 @@ from __future__ import annotations
 from app.drivers import build_from_registry
 from app.drivers.locks.base import LockDriver
 from app.drivers.locks.memory import MemoryLockDriver
+from app.drivers.locks.redis import RedisLockDriver
 from app.drivers.locks.sql import SqlLockDriver
 from config import Config
 
 LOCK_DRIVERS = {
     "local": SqlLockDriver.local_from_config,
+    "redis": RedisLockDriver.from_config,
+    "postgres": SqlLockDriver.postgres_from_config,
     "memory": MemoryLockDriver.from_config,
 }
 
