@@ -10,6 +10,7 @@ from pathlib import Path
 from flask import Flask, g, request
 from flask.wrappers import Response
 
+from app.auth.oidc_jwt import JwtVerifier
 from app.drivers import Drivers
 from app.error_pages import register_error_handlers
 from app.extensions import db, migrate
@@ -74,7 +75,8 @@ def init_extensions(app: Flask) -> None:
 
 def init_drivers(app: Flask, config: Config) -> None:
     """Build the storage, lock and encryption drivers once; an unknown or unusable one stops start-up."""
-    install(app, Runtime(config=config, drivers=Drivers.from_config(config)))
+    verifier = JwtVerifier(config.jwt_issuer_url, config.jwt_audience) if config.jwt_issuer_url else None
+    install(app, Runtime(config=config, drivers=Drivers.from_config(config), jwt=verifier))
 
 
 def register_blueprints(app: Flask) -> None:

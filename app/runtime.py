@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from flask import Flask, current_app
 
 from app.drivers import Drivers
 from config import Config
+
+if TYPE_CHECKING:
+    from app.auth.oidc_jwt import JwtVerifier
 
 EXTENSION_KEY = "statesman"
 
@@ -18,6 +22,7 @@ class Runtime:
 
     config: Config
     drivers: Drivers
+    jwt: JwtVerifier | None = None
 
 
 def install(app: Flask, runtime: Runtime) -> None:
@@ -38,3 +43,8 @@ def config() -> Config:
 def drivers() -> Drivers:
     """The current app's drivers."""
     return runtime().drivers
+
+
+def jwt_verifier() -> JwtVerifier | None:
+    """The JWT verifier when ``AUTH_JWT_OIDC_ISSUER_URL`` is set."""
+    return runtime().jwt

@@ -6,11 +6,13 @@ import base64
 import binascii
 
 from app.auth.basic import check_password, find_static_user
+from app.auth.oidc_jwt import looks_like_jwt
 from app.auth.principal import LOCAL_ADMIN, Principal
 from app.errors import Unauthenticated
 from app.models import ApiToken
+from app.repositories.orgs import get_org_by_name
 from app.repositories.tokens import verify_token
-from app.runtime import config
+from app.runtime import config, jwt_verifier
 
 
 def authenticate(authorization: str | None) -> Principal:
@@ -21,6 +23,8 @@ def authenticate(authorization: str | None) -> Principal:
         raise Unauthenticated("authentication required: send an API token")
     scheme, _, value = authorization.strip().partition(" ")
     if scheme.lower() == "bearer" and value.strip():
+        if looks_like_jwt(value.strip()) and jwt_verifier() is not None:
+            return _from_jwt(value.strip())
         return _from_token(value.strip())
     if scheme.lower() == "basic":
         user, password = _decode_basic(value)
@@ -41,7 +45,9 @@ def _decode_basic(value: str) -> tuple[str, str]:
 def _from_basic(user: str, password: str) -> Principal:
     settings = config()
     if user == "jwt":
-        raise Unauthenticated("JWT authentication is not configured on this server")
+        if jwt_verifier() is None:
+            raise Unauthenticated("JWT authentication is not configured on this server (AUTH_JWT_OIDC_ISSUER_URL)")
+        return _from_jwt(password)
     if settings.auth_basic_enabled:
         stored_hash = find_static_user(settings.auth_basic_users, user)
         if stored_hash is not None:
@@ -49,6 +55,17 @@ def _from_basic(user: str, password: str) -> Principal:
                 return Principal(subject=user, kind="static", superuser=True)
             raise Unauthenticated("invalid username or password")
     return _from_token(password)
+
+
+def _from_jwt(token: str) -> Principal:
+    verifier = jwt_verifier()
+    assert verifier is not None
+    grant = verifier.verify(token)
+    org = get_org_by_name(grant.org_name)
+    if org is None:
+        raise Unauthenticated(f"JWT grants organization {grant.org_name!r}, which does not exist")
+    return Principal(subject=grant.subject, kind="jwt", org_id=org.id, workspace_name=grant.workspace_name,
+                     email=grant.email)
 
 
 def _from_token(secret: str) -> Principal:
