@@ -19,6 +19,11 @@ from app.extensions import db
 
 _ALPHABET = string.ascii_letters + string.digits
 Timestamp = sa.DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
+
+
+def Name(length: int) -> sa.types.TypeEngine[str]:  # noqa: N802 - a column type factory
+    """A case-sensitive string: MySQL's default collation would make ``Prod`` and ``prod`` the same name."""
+    return sa.String(length).with_variant(mysql.VARCHAR(length, collation="utf8mb4_bin"), "mysql", "mariadb")
 BigInt = sa.BigInteger().with_variant(sa.Integer(), "sqlite")  # SQLite only autoincrements INTEGER
 
 
@@ -36,9 +41,9 @@ class Organization(db.Model):  # type: ignore[name-defined,misc]
     __tablename__ = "organizations"
 
     id: Mapped[str] = mapped_column(sa.String(40), primary_key=True, default=lambda: new_id("org"))
-    name: Mapped[str] = mapped_column(sa.String(90), unique=True)
+    name: Mapped[str] = mapped_column(Name(90), unique=True)
     display_name: Mapped[str] = mapped_column(sa.String(255), default="")
-    external_org_id: Mapped[str | None] = mapped_column(sa.String(255), unique=True)
+    external_org_id: Mapped[str | None] = mapped_column(Name(255), unique=True)
     created_by: Mapped[str | None] = mapped_column(sa.String(255))
     created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow, onupdate=utcnow)
@@ -48,7 +53,7 @@ class User(db.Model):  # type: ignore[name-defined,misc]
     __tablename__ = "users"
 
     id: Mapped[str] = mapped_column(sa.String(40), primary_key=True, default=lambda: new_id("user"))
-    subject: Mapped[str] = mapped_column(sa.String(255), unique=True)
+    subject: Mapped[str] = mapped_column(Name(255), unique=True)
     email: Mapped[str | None] = mapped_column(sa.String(255))
     created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow, onupdate=utcnow)
@@ -74,7 +79,7 @@ class Workspace(db.Model):  # type: ignore[name-defined,misc]
 
     id: Mapped[str] = mapped_column(sa.String(40), primary_key=True, default=lambda: new_id("ws"))
     org_id: Mapped[str] = mapped_column(sa.ForeignKey("organizations.id", ondelete="CASCADE"))
-    name: Mapped[str] = mapped_column(sa.String(90))
+    name: Mapped[str] = mapped_column(Name(90))
     execution_mode: Mapped[str] = mapped_column(sa.String(20), default="local")
     terraform_version: Mapped[str] = mapped_column(sa.String(40), default="latest")
     auto_apply: Mapped[bool] = mapped_column(sa.Boolean, default=False)
@@ -118,8 +123,8 @@ class Lock(db.Model):  # type: ignore[name-defined,misc]
 
     __tablename__ = "locks"
 
-    lock_key: Mapped[str] = mapped_column(sa.String(255), primary_key=True)
-    lock_id: Mapped[str] = mapped_column(sa.String(255))
+    lock_key: Mapped[str] = mapped_column(Name(255), primary_key=True)
+    lock_id: Mapped[str] = mapped_column(Name(255))
     info: Mapped[str] = mapped_column(sa.Text)
     created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
     expires_at: Mapped[datetime | None] = mapped_column(Timestamp)
@@ -136,7 +141,7 @@ class ApiToken(db.Model):  # type: ignore[name-defined,misc]
     org_id: Mapped[str] = mapped_column(sa.ForeignKey("organizations.id", ondelete="CASCADE"), index=True)
     user_id: Mapped[str | None] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"))
     scope: Mapped[str] = mapped_column(sa.String(20), default="full")
-    workspace_name: Mapped[str | None] = mapped_column(sa.String(90))
+    workspace_name: Mapped[str | None] = mapped_column(Name(90))
     created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
     last_used_at: Mapped[datetime | None] = mapped_column(Timestamp)
     expires_at: Mapped[datetime | None] = mapped_column(Timestamp)
@@ -157,7 +162,7 @@ class AuditEvent(db.Model):  # type: ignore[name-defined,misc]
     actor: Mapped[str] = mapped_column(sa.String(255))
     org_id: Mapped[str | None] = mapped_column(sa.String(40))
     workspace_id: Mapped[str | None] = mapped_column(sa.String(40))
-    workspace_name: Mapped[str | None] = mapped_column(sa.String(90))
+    workspace_name: Mapped[str | None] = mapped_column(Name(90))
     action: Mapped[str] = mapped_column(sa.String(64))
     outcome: Mapped[str] = mapped_column(sa.String(32))
     detail: Mapped[dict[str, Any]] = mapped_column(sa.JSON, default=dict)

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import base64
+import os
 import shutil
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 
@@ -15,7 +18,10 @@ from app import create_app
 from app.extensions import db
 from app.runtime import drivers
 from config import Config
+from tests.services import MYSQL_URL, POSTGRES_URL, require_service
 
+# Every repository and API test runs on each metadata backend; STATESMAN_TEST_DATABASES narrows the list.
+METADATA_BACKENDS = os.environ.get("STATESMAN_TEST_DATABASES", "sqlite,postgres,mysql").split(",")
 TEST_KEY = base64.b64decode("q83vEjRWeJCrze8SNFZ4kKvN7xI0VniQq83vEjRWeJA=")
 
 
@@ -61,12 +67,66 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+def _scratch_database(kind: str, server_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Create an empty database on a real server, migrate it, yield its URL, drop it."""
+    require_service(kind)
+    name = f"statesman_test_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(server_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(sa.text(f"CREATE DATABASE {name}"))
+    url = sa.engine.make_url(server_url).set(database=name).render_as_string(hide_password=False)
+    try:
+        migrate_database(base_config(tmp_path_factory.mktemp(kind), url))
+        yield url
+    finally:
+        with admin.connect() as connection:
+            connection.execute(sa.text(f"DROP DATABASE IF EXISTS {name}"))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgres_database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A migrated PostgreSQL database for this test session."""
+    yield from _scratch_database("postgres", POSTGRES_URL, tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def mysql_database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A migrated MariaDB/MySQL database for this test session."""
+    yield from _scratch_database("mysql", MYSQL_URL, tmp_path_factory)
+
+
+def empty_tables(url: str) -> None:
+    """Remove every row (the schema stays): a fresh database per test at the cost of one statement per table."""
+    engine = sa.create_engine(url)
+    tables = [t.name for t in reversed(db.metadata.sorted_tables)]
+    with engine.begin() as connection:
+        if engine.dialect.name == "postgresql":
+            connection.execute(sa.text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+        else:
+            connection.execute(sa.text("SET FOREIGN_KEY_CHECKS=0"))
+            for table in tables:
+                connection.execute(sa.text(f"TRUNCATE TABLE {table}"))
+            connection.execute(sa.text("SET FOREIGN_KEY_CHECKS=1"))
+    engine.dispose()
+
+
+@pytest.fixture(params=METADATA_BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path) -> str:
+    """The metadata database of this test: SQLite, PostgreSQL and MariaDB in turn, each fresh."""
+    if request.param == "sqlite":
+        database = tmp_path / "taco.db"
+        shutil.copyfile(sqlite_template, database)
+        return f"sqlite:///{database}"
+    url: str = request.getfixturevalue(f"{request.param}_database")
+    empty_tables(url)
+    return url
+
+
 @pytest.fixture
-def config(tmp_path: Path, sqlite_template: Path) -> Config:
+def config(tmp_path: Path, database_url: str) -> Config:
     """A fresh database and data directory for this test."""
-    database = tmp_path / "taco.db"
-    shutil.copyfile(sqlite_template, database)
-    return base_config(tmp_path, f"sqlite:///{database}")
+    return base_config(tmp_path, database_url)
 
 
 @pytest.fixture
