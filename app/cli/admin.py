@@ -14,6 +14,7 @@ from flask.cli import AppGroup
 from app.errors import StatesmanError
 from app.models import Organization, Workspace
 from app.repositories import orgs, state_versions, tokens, users, workspaces
+from app.repositories.audit import record_event
 from app.repositories.locks import force_unlock_workspace, get_lock
 from config import ConfigError, parse_duration
 
@@ -22,6 +23,7 @@ users_cli = AppGroup("users", help="Manage users and memberships.")
 tokens_cli = AppGroup("tokens", help="Create, list and revoke API tokens.")
 workspaces_cli = AppGroup("workspaces", help="List workspaces, roll back, force-unlock.")
 versions_cli = AppGroup("versions", help="List and download state versions.")
+kms_cli = AppGroup("kms", help="Encryption key rotation.")
 
 
 def _actor() -> str:
@@ -202,7 +204,23 @@ def download_version(org_name: str, workspace: str, version_id: str | None, outp
         output.write(chunk)
 
 
+@kms_cli.command("rotate")
+@_domain_errors
+def rotate_keys() -> None:
+    """Re-encrypt every stored version under the current key (old keys must stay configured until it ends)."""
+    total = state_versions.count_versions_needing_rotation()
+    click.echo(f"{total} version(s) to re-encrypt under the current key")
+    done = 0
+    for version in state_versions.versions_needing_rotation():
+        state_versions.reencrypt_version(version)
+        done += 1
+        if done % 50 == 0 or done == total:
+            click.echo(f"re-encrypted {done}/{total}")
+    record_event("kms.rotate", "ok", _actor(), versions=done)
+    click.echo(f"done: {done} version(s) re-encrypted; the old keys can be removed from KMS_OLD_KEYS")
+
+
 def register_admin_commands(app: Flask) -> None:
     """Attach the admin command groups to ``app``."""
-    for group in (orgs_cli, users_cli, tokens_cli, workspaces_cli, versions_cli):
+    for group in (orgs_cli, users_cli, tokens_cli, workspaces_cli, versions_cli, kms_cli):
         app.cli.add_command(group)

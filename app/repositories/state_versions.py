@@ -222,3 +222,47 @@ def delete_workspace_state(workspace: Workspace, actor: str) -> None:
     db.session.commit()
     for key in keys:
         drivers().storage.delete(key)
+
+
+def versions_needing_rotation(batch: int = 100) -> Iterator[StateVersion]:
+    """Every version (all workspaces) not encrypted with the current key, in batches."""
+    key_id = drivers().kms.key_id
+    last_id = ""
+    while True:
+        page = list(db.session.scalars(
+            db.select(StateVersion)
+            .where(StateVersion.kms_key_id != key_id, StateVersion.status == "finalized", StateVersion.id > last_id)
+            .order_by(StateVersion.id).limit(batch)
+        ))
+        if not page:
+            return
+        yield from page
+        last_id = page[-1].id
+
+
+def count_versions_needing_rotation() -> int:
+    """How many versions are not encrypted with the current key."""
+    key_id = drivers().kms.key_id
+    return db.session.scalar(db.select(db.func.count()).select_from(StateVersion).where(
+        StateVersion.kms_key_id != key_id, StateVersion.status == "finalized")) or 0
+
+
+def reencrypt_version(version: StateVersion) -> None:
+    """Re-encrypt one version under the current key: new object, pointer switch, old object removed.
+
+    Readers keep using the old object until the row points at the new one, so rotation runs live.
+    """
+    active = drivers()
+    context = encryption_context(version.workspace_id, version.id)
+    new_key = f"{version.workspace_id}/{version.id}-{new_id('k')[2:10]}"
+    active.storage.put(new_key, active.kms.encrypt(open_version(version), context))
+    old_key = version.storage_key
+    version.storage_key = new_key
+    version.kms_key_id = active.kms.key_id
+    try:
+        db.session.commit()
+    except BaseException:
+        db.session.rollback()
+        active.storage.delete(new_key)
+        raise
+    active.storage.delete(old_key)
