@@ -37,7 +37,7 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc).replace(tzinfo=None)
 
 
-class Organization(db.Model):  # type: ignore[name-defined,misc]
+class Organization(db.Model):  # type: ignore[name-defined]
     __tablename__ = "organizations"
 
     id: Mapped[str] = mapped_column(sa.String(40), primary_key=True, default=lambda: new_id("org"))
@@ -49,7 +49,7 @@ class Organization(db.Model):  # type: ignore[name-defined,misc]
     updated_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow, onupdate=utcnow)
 
 
-class User(db.Model):  # type: ignore[name-defined,misc]
+class User(db.Model):  # type: ignore[name-defined]
     __tablename__ = "users"
 
     id: Mapped[str] = mapped_column(sa.String(40), primary_key=True, default=lambda: new_id("user"))
@@ -59,7 +59,7 @@ class User(db.Model):  # type: ignore[name-defined,misc]
     updated_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow, onupdate=utcnow)
 
 
-class Membership(db.Model):  # type: ignore[name-defined,misc]
+class Membership(db.Model):  # type: ignore[name-defined]
     """A user belongs to an organization; roles narrow what the member may do."""
 
     __tablename__ = "memberships"
@@ -71,7 +71,7 @@ class Membership(db.Model):  # type: ignore[name-defined,misc]
     created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
 
 
-class Workspace(db.Model):  # type: ignore[name-defined,misc]
+class Workspace(db.Model):  # type: ignore[name-defined]
     """A state's home (the internal API calls it a unit); ``current_version_id`` is the atomic pointer."""
 
     __tablename__ = "workspaces"
@@ -94,7 +94,7 @@ class Workspace(db.Model):  # type: ignore[name-defined,misc]
     organization: Mapped[Organization] = relationship(lazy="joined")
 
 
-class StateVersion(db.Model):  # type: ignore[name-defined,misc]
+class StateVersion(db.Model):  # type: ignore[name-defined]
     """One immutable accepted write; ``number`` orders versions within a workspace and guards concurrent writers."""
 
     __tablename__ = "state_versions"
@@ -118,7 +118,7 @@ class StateVersion(db.Model):  # type: ignore[name-defined,misc]
     created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
 
 
-class Lock(db.Model):  # type: ignore[name-defined,misc]
+class Lock(db.Model):  # type: ignore[name-defined]
     """A held lock, for the ``local`` lock driver: the primary key makes acquisition one atomic INSERT."""
 
     __tablename__ = "locks"
@@ -130,7 +130,7 @@ class Lock(db.Model):  # type: ignore[name-defined,misc]
     expires_at: Mapped[datetime | None] = mapped_column(Timestamp)
 
 
-class ApiToken(db.Model):  # type: ignore[name-defined,misc]
+class ApiToken(db.Model):  # type: ignore[name-defined]
     """An API token: only the SHA-256 of the secret is kept; ``scope`` and ``workspace_name`` narrow it."""
 
     __tablename__ = "api_tokens"
@@ -151,7 +151,7 @@ class ApiToken(db.Model):  # type: ignore[name-defined,misc]
     user: Mapped[User | None] = relationship(lazy="joined")
 
 
-class AuditEvent(db.Model):  # type: ignore[name-defined,misc]
+class AuditEvent(db.Model):  # type: ignore[name-defined]
     """Who did what to which workspace, when, and how it ended. Never holds secrets or state contents."""
 
     __tablename__ = "audit_events"

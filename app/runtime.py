@@ -32,7 +32,8 @@ def install(app: Flask, runtime: Runtime) -> None:
 
 def runtime() -> Runtime:
     """The current app's runtime."""
-    return current_app.extensions[EXTENSION_KEY]  # type: ignore[no-any-return]
+    runtime_: Runtime = current_app.extensions[EXTENSION_KEY]
+    return runtime_
 
 
 def config() -> Config:

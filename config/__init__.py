@@ -130,7 +130,7 @@ class _Env:
                 self.warnings.append(f"both {chosen[0]} and {other} are set; using {chosen[0]}")
         return chosen
 
-    def str(self, *names: str, default: str | None = None) -> str | None:
+    def text(self, *names: str, default: str | None = None) -> str | None:
         found = self.raw(*names)
         return found[1].strip() if found else default
 
@@ -147,7 +147,7 @@ class _Env:
         except OSError as exc:
             raise ConfigError(f"{file_var[0]}: cannot read {file_var[1]}: {exc.strerror}") from exc
 
-    def bool(self, *names: str, default: bool) -> bool:
+    def flag(self, *names: str, default: bool) -> bool:
         found = self.raw(*names)
         if not found:
             return default
@@ -158,7 +158,7 @@ class _Env:
             return False
         raise ConfigError(f"{found[0]}={found[1]!r}: expected true or false")
 
-    def int(self, *names: str, default: int, minimum: int = 0) -> int:
+    def integer(self, *names: str, default: int, minimum: int = 0) -> int:
         found = self.raw(*names)
         if not found:
             return default
@@ -215,40 +215,40 @@ def _decode_key(name: str, value: str) -> bytes:
 
 def _listen(env: _Env) -> tuple[str, int]:
     host, port = "0.0.0.0", 8080
-    addr = env.str("LISTEN_ADDR")
+    addr = env.text("LISTEN_ADDR")
     if addr:
         host_part, sep, port_part = addr.rpartition(":")
         if not sep or not port_part.isdigit():
             raise ConfigError(f"LISTEN_ADDR={addr!r}: expected host:port or :port")
         host, port = (host_part.strip("[]") or "0.0.0.0"), int(port_part)
-    port = env.int("OPENTACO_PORT", default=port, minimum=1)
+    port = env.integer("OPENTACO_PORT", default=port, minimum=1)
     if port > 65535:
         raise ConfigError(f"OPENTACO_PORT={port}: must be at most 65535")
     return host, port
 
 
 def _database_url(env: _Env, query_backend: str, data_dir: Path) -> str:
-    explicit = env.str("DATABASE_URL")
+    explicit = env.text("DATABASE_URL")
     if explicit:
         return explicit
     if query_backend == "sqlite":
-        path = env.str("OPENTACO_SQLITE_DB_PATH", default=str(data_dir / "taco.db"))
+        path = env.text("OPENTACO_SQLITE_DB_PATH") or str(data_dir / "taco.db")
         return f"sqlite:///{Path(path).expanduser().absolute()}"
     if query_backend == "postgres":
-        user = quote_plus(env.str("OPENTACO_POSTGRES_USER", default="postgres") or "")
+        user = quote_plus(env.text("OPENTACO_POSTGRES_USER", default="postgres") or "")
         password = env.secret("OPENTACO_POSTGRES_PASSWORD")
         auth = f"{user}:{quote_plus(password)}" if password else user
-        host = env.str("OPENTACO_POSTGRES_HOST", default="localhost")
-        port = env.int("OPENTACO_POSTGRES_PORT", default=5432, minimum=1)
-        name = env.str("OPENTACO_POSTGRES_DBNAME", default="taco")
-        sslmode = env.str("OPENTACO_POSTGRES_SSLMODE", default="disable")
+        host = env.text("OPENTACO_POSTGRES_HOST", default="localhost")
+        port = env.integer("OPENTACO_POSTGRES_PORT", default=5432, minimum=1)
+        name = env.text("OPENTACO_POSTGRES_DBNAME", default="taco")
+        sslmode = env.text("OPENTACO_POSTGRES_SSLMODE", default="disable")
         return f"postgresql+psycopg2://{auth}@{host}:{port}/{name}?sslmode={sslmode}"
-    user = quote_plus(env.str("OPENTACO_MYSQL_USER", default="root") or "")
+    user = quote_plus(env.text("OPENTACO_MYSQL_USER", default="root") or "")
     password = env.secret("OPENTACO_MYSQL_PASSWORD")
     auth = f"{user}:{quote_plus(password)}" if password else user
-    host = env.str("OPENTACO_MYSQL_HOST", default="localhost")
-    port = env.int("OPENTACO_MYSQL_PORT", default=3306, minimum=1)
-    name = env.str("OPENTACO_MYSQL_DBNAME", default="taco")
+    host = env.text("OPENTACO_MYSQL_HOST", default="localhost")
+    port = env.integer("OPENTACO_MYSQL_PORT", default=3306, minimum=1)
+    name = env.text("OPENTACO_MYSQL_DBNAME", default="taco")
     return f"mysql+pymysql://{auth}@{host}:{port}/{name}?charset=utf8mb4"
 
 
@@ -282,73 +282,73 @@ def _workers(env: _Env) -> tuple[int, bool]:
     found = env.raw("WEB_CONCURRENCY")
     if not found:
         return 2 * (os.cpu_count() or 1) + 1, False
-    return env.int("WEB_CONCURRENCY", default=1, minimum=1), True
+    return env.integer("WEB_CONCURRENCY", default=1, minimum=1), True
 
 
 def load_config(environ: Mapping[str, str] | None = None) -> Config:
     """Read and validate every setting; raises ``ConfigError`` naming the variable at fault."""
     env = _Env(os.environ if environ is None else environ)
     environment = env.choice("STATESMAN_ENV", allowed=ENVIRONMENTS, default="production")
-    data_dir = Path(env.str("STATESMAN_DATA_DIR", default="data") or "data").expanduser().absolute()
+    data_dir = Path(env.text("STATESMAN_DATA_DIR", default="data") or "data").expanduser().absolute()
     host, port = _listen(env)
     workers, workers_explicit = _workers(env)
     query_backend = env.choice(
         "OPENTACO_QUERY_BACKEND", "TACO_QUERY_BACKEND", allowed=QUERY_BACKENDS, default="sqlite"
     )
-    max_size = env.str("MAX_STATE_SIZE")
-    lock_ttl = env.str("LOCK_TTL")
+    max_size = env.text("MAX_STATE_SIZE")
+    lock_ttl = env.text("LOCK_TTL")
     kms_key = env.secret("KMS_KEY")
-    old_keys = env.str("KMS_OLD_KEYS", default="") or ""
+    old_keys = env.text("KMS_OLD_KEYS", default="") or ""
     secret_key = env.secret("OPENTACO_SECRET_KEY")
     config = Config(
         environment=environment,
         data_dir=data_dir,
         listen_host=host,
         port=port,
-        tls_cert=env.str("TLS_CERT"),
-        tls_key=env.str("TLS_KEY"),
-        public_base_url=(env.str("OPENTACO_PUBLIC_BASE_URL") or "").rstrip("/") or None,
-        allow_x_forwarded_for=env.bool("OPENTACO_ALLOW_X_FORWARDED_FOR", default=False),
+        tls_cert=env.text("TLS_CERT"),
+        tls_key=env.text("TLS_KEY"),
+        public_base_url=(env.text("OPENTACO_PUBLIC_BASE_URL") or "").rstrip("/") or None,
+        allow_x_forwarded_for=env.flag("OPENTACO_ALLOW_X_FORWARDED_FOR", default=False),
         web_concurrency=workers,
         web_concurrency_explicit=workers_explicit,
         log_level=env.choice("OPENTACO_LOG_LEVEL", "LOG_LEVEL", allowed=LOG_LEVELS, default="info"),
         max_state_size=_parse_size("MAX_STATE_SIZE", max_size) if max_size else 256 * MIB,
         storage_backend=env.choice("OPENTACO_STORAGE", "STORAGE_BACKEND", allowed=STORAGE_BACKENDS, default="fs"),
-        storage_fs_dir=Path(env.str("STORAGE_FS_DIR", default=str(data_dir / "states")) or "").absolute(),
-        s3_bucket=env.str("OPENTACO_S3_BUCKET", "STORAGE_S3_BUCKET"),
-        s3_region=env.str("OPENTACO_S3_REGION", "STORAGE_S3_REGION", "AWS_REGION", "AWS_DEFAULT_REGION"),
-        s3_prefix=(env.str("OPENTACO_S3_PREFIX", "STORAGE_S3_PREFIX", default="") or "").strip("/"),
-        s3_endpoint=env.str("AWS_ENDPOINT_URL", "STORAGE_S3_ENDPOINT"),
-        s3_path_style=env.bool("OPENTACO_S3_PATH_STYLE", "STORAGE_S3_PATH_STYLE", default=False),
-        s3_use_ssl=env.bool("STORAGE_S3_USE_SSL", default=True),
+        storage_fs_dir=Path(env.text("STORAGE_FS_DIR") or data_dir / "states").absolute(),
+        s3_bucket=env.text("OPENTACO_S3_BUCKET", "STORAGE_S3_BUCKET"),
+        s3_region=env.text("OPENTACO_S3_REGION", "STORAGE_S3_REGION", "AWS_REGION", "AWS_DEFAULT_REGION"),
+        s3_prefix=(env.text("OPENTACO_S3_PREFIX", "STORAGE_S3_PREFIX", default="") or "").strip("/"),
+        s3_endpoint=env.text("AWS_ENDPOINT_URL", "STORAGE_S3_ENDPOINT"),
+        s3_path_style=env.flag("OPENTACO_S3_PATH_STYLE", "STORAGE_S3_PATH_STYLE", default=False),
+        s3_use_ssl=env.flag("STORAGE_S3_USE_SSL", default=True),
         s3_access_key=env.secret("STORAGE_S3_ACCESS_KEY"),
         s3_secret_key=env.secret("STORAGE_S3_SECRET_KEY"),
-        storage_postgres_table=env.str("STORAGE_POSTGRES_TABLE", default="states") or "states",
+        storage_postgres_table=env.text("STORAGE_POSTGRES_TABLE", default="states") or "states",
         postgres_connection=env.secret("POSTGRES_CONNECTION"),
-        max_versions=env.int("OPENTACO_MAX_VERSIONS", default=100),
+        max_versions=env.integer("OPENTACO_MAX_VERSIONS", default=100),
         lock_backend=env.choice("LOCK_BACKEND", allowed=LOCK_BACKENDS, default="local"),
         redis_url=_redis_url(env),
-        lock_postgres_table=env.str("LOCK_POSTGRES_TABLE", default="locks") or "locks",
-        force_unlock_enabled=env.bool("FORCE_UNLOCK_ENABLED", default=True),
+        lock_postgres_table=env.text("LOCK_POSTGRES_TABLE", default="locks") or "locks",
+        force_unlock_enabled=env.flag("FORCE_UNLOCK_ENABLED", default=True),
         lock_ttl_seconds=parse_duration("LOCK_TTL", lock_ttl) if lock_ttl and lock_ttl != "off" else None,
-        require_lock_for_write=env.bool("REQUIRE_LOCK_FOR_WRITE", default=False),
+        require_lock_for_write=env.flag("REQUIRE_LOCK_FOR_WRITE", default=False),
         kms_backend=env.choice("KMS_BACKEND", allowed=KMS_BACKENDS, default="local"),
         kms_key=_decode_key("KMS_KEY", kms_key) if kms_key else None,
         kms_old_keys=tuple(_decode_key("KMS_OLD_KEYS", k) for k in re.split(r"[,\s]+", old_keys) if k),
-        kms_vault_key_path=env.str("KMS_VAULT_KEY_PATH"),
-        kms_transit_engine=env.str("KMS_TRANSIT_ENGINE", default="transit") or "transit",
-        kms_transit_key=env.str("KMS_TRANSIT_KEY"),
-        vault_addr=env.str("VAULT_ADDR"),
+        kms_vault_key_path=env.text("KMS_VAULT_KEY_PATH"),
+        kms_transit_engine=env.text("KMS_TRANSIT_ENGINE", default="transit") or "transit",
+        kms_transit_key=env.text("KMS_TRANSIT_KEY"),
+        vault_addr=env.text("VAULT_ADDR"),
         vault_token=env.secret("VAULT_TOKEN"),
-        vault_kube_auth_role=env.str("VAULT_KUBE_AUTH_ROLE"),
-        vault_kube_auth_name=env.str("VAULT_KUBE_AUTH_NAME", default="kubernetes") or "kubernetes",
+        vault_kube_auth_role=env.text("VAULT_KUBE_AUTH_ROLE"),
+        vault_kube_auth_name=env.text("VAULT_KUBE_AUTH_NAME", default="kubernetes") or "kubernetes",
         query_backend=query_backend,
         database_url=_database_url(env, query_backend, data_dir),
-        auth_disabled=env.bool("OPENTACO_AUTH_DISABLE", default=False),
-        auth_basic_enabled=env.bool("AUTH_BASIC_ENABLED", default=True),
+        auth_disabled=env.flag("OPENTACO_AUTH_DISABLE", default=False),
+        auth_basic_enabled=env.flag("AUTH_BASIC_ENABLED", default=True),
         auth_basic_users=_basic_users(env),
-        jwt_issuer_url=env.str("AUTH_JWT_OIDC_ISSUER_URL"),
-        jwt_audience=env.str("AUTH_JWT_AUDIENCE"),
+        jwt_issuer_url=env.text("AUTH_JWT_OIDC_ISSUER_URL"),
+        jwt_audience=env.text("AUTH_JWT_AUDIENCE"),
         secret_key=secret_key.encode() if secret_key else None,
         internal_webhook_secret=env.secret("OPENTACO_ENABLE_INTERNAL_ENDPOINTS"),
     )
@@ -358,10 +358,10 @@ def load_config(environ: Mapping[str, str] | None = None) -> Config:
 
 
 def _redis_url(env: _Env) -> str:
-    url = env.str("REDIS_URL")
+    url = env.text("REDIS_URL")
     if url:
         return url
-    addr = env.str("REDIS_ADDR")
+    addr = env.text("REDIS_ADDR")
     if not addr:
         return "redis://localhost:6379/0"
     password = env.secret("REDIS_PASSWORD")

@@ -151,7 +151,7 @@ def _publish(workspace: Workspace, body: StateBody, summary: StateSummary, actor
             db.update(Workspace)
             .where(Workspace.id == workspace.id, Workspace.version_counter == counter)
             .values(current_version_id=version_id, version_counter=counter + 1, updated_at=utcnow())
-        ).rowcount
+        ).rowcount  # type: ignore[attr-defined]
         if flipped == 1:
             record_event("state.write", "forced" if forced else "ok", actor, workspace=workspace, commit=False,
                          serial=summary.serial, version_id=version_id, size=body.size)

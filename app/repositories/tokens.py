@@ -41,7 +41,7 @@ def create_token(org: Organization, user: User | None, actor: str, *, scope: str
     )
     db.session.add(token)
     record_event("token.create", "ok", actor, org_id=org.id, commit=False, token_id=token.id, scope=scope,
-                 user=user.subject if user else None, workspace=workspace_name)
+                 user=user.subject if user else None, limited_to=workspace_name)
     db.session.commit()
     return token, secret
 

@@ -6,6 +6,8 @@ Serves the ``local`` driver (the metadata database, shared by every gunicorn wor
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -58,7 +60,7 @@ class SqlLockDriver:
         engine = create_engine(_postgres_url(config))
         table = lock_table(config.lock_postgres_table)
         try:
-            with _TranslateErrors("postgres lock"), engine.begin() as conn:
+            with _translate_errors("postgres lock"), engine.begin() as conn:
                 # Workers starting together race between CREATE's existence check and the CREATE; a
                 # transaction-scoped advisory lock (unlike a session-level one, safe behind PgBouncer) orders them.
                 conn.execute(sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtext(f"statesman:{table.name}"))))
@@ -137,8 +139,8 @@ class SqlLockDriver:
     def _expired(holder: HeldLock, now: datetime) -> bool:
         return holder.expires_at is not None and holder.expires_at <= now
 
-    def _translated(self) -> Any:
-        return _TranslateErrors(f"{self.name} lock")
+    def _translated(self) -> AbstractContextManager[None]:
+        return _translate_errors(f"{self.name} lock")
 
 
 def _postgres_url(config: Config) -> str:
@@ -163,17 +165,11 @@ def _postgres_url(config: Config) -> str:
     return url.render_as_string(hide_password=False)
 
 
-class _TranslateErrors:
-    """Turns database driver errors into ``BackendUnavailable`` naming the lock backend."""
-
-    def __init__(self, backend: str) -> None:
-        self.backend = backend
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> bool:
-        if isinstance(exc, SQLAlchemyError):
-            cause = getattr(exc, "orig", None) or exc
-            raise BackendUnavailable(self.backend, type(cause).__name__) from exc
-        return False
+@contextmanager
+def _translate_errors(backend: str) -> Iterator[None]:
+    """Turn database driver errors into ``BackendUnavailable`` naming the lock backend."""
+    try:
+        yield
+    except SQLAlchemyError as exc:
+        cause = getattr(exc, "orig", None) or exc
+        raise BackendUnavailable(backend, type(cause).__name__) from exc
