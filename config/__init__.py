@@ -328,6 +328,7 @@ def load_config(environ: Mapping[str, str] | None = None) -> Config:
         max_versions=env.integer("OPENTACO_MAX_VERSIONS", default=100),
         lock_backend=env.choice("LOCK_BACKEND", allowed=LOCK_BACKENDS, default="local"),
         redis_url=_redis_url(env),
+        redis_key_prefix=env.text("REDIS_KEY_PREFIX", default="statesman:lock:") or "statesman:lock:",
         lock_postgres_table=env.text("LOCK_POSTGRES_TABLE", default="locks") or "locks",
         force_unlock_enabled=env.flag("FORCE_UNLOCK_ENABLED", default=True),
         lock_ttl_seconds=parse_duration("LOCK_TTL", lock_ttl) if lock_ttl and lock_ttl != "off" else None,
