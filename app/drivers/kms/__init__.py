@@ -8,12 +8,16 @@ from app.drivers import build_from_registry
 from app.drivers.kms.base import KeyManager
 from app.drivers.kms.local import LocalKeyManager
 from app.drivers.kms.plaintext import PlaintextKeyManager
+from app.drivers.kms.transit import TransitKeyManager
+from app.drivers.kms.vault import VaultKeyManager
 from config import Config
 
 log = logging.getLogger("statesman.kms")
 
 KMS_DRIVERS = {
     "local": LocalKeyManager.from_config,
+    "vault": VaultKeyManager.from_config,
+    "transit": TransitKeyManager.from_config,
     "none": PlaintextKeyManager.from_config,
 }
 
