@@ -61,8 +61,11 @@ class LiveServer:
 
     def flask(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         """Run a ``flask`` admin command against the same configuration."""
-        return subprocess.run([sys.executable, "-m", "flask", *args], env=self.env, cwd=REPO_ROOT,
-                              capture_output=True, text=True, check=check, timeout=60)
+        result = subprocess.run([sys.executable, "-m", "flask", *args], env=self.env, cwd=REPO_ROOT,
+                                capture_output=True, text=True, timeout=60)
+        if check and result.returncode != 0:
+            raise RuntimeError(f"flask {' '.join(args)} exited {result.returncode}: {result.stderr[-2000:]}")
+        return result
 
     def create_token(self, org: str = "acme", user: str | None = "alice", *flags: str) -> str:
         """Create org, user and membership if needed, then a token; returns the secret."""

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import re
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.e2e.terraform_cli import BackendServer, Terraform
 from tests.live_server import LiveServer, start_server
 
 
@@ -36,6 +38,43 @@ def live_server(tmp_path: Path) -> Iterator[LiveServer]:
 def tf_env(tmp_path: Path) -> dict[str, str]:
     """Environment for Terraform runs: no checkpoint calls, automation mode, a per-test data dir."""
     env = dict(os.environ)
-    env.update({"CHECKPOINT_DISABLE": "1", "TF_IN_AUTOMATION": "1", "TF_INPUT": "0",
-                "TF_DATA_DIR": str(tmp_path / ".terraform"), "TF_CLI_CONFIG_FILE": str(tmp_path / "none.tfrc")})
+    env.update(
+        {
+            "CHECKPOINT_DISABLE": "1",
+            "TF_IN_AUTOMATION": "1",
+            "TF_INPUT": "0",
+            "TF_DATA_DIR": str(tmp_path / ".terraform"),
+            "TF_CLI_CONFIG_FILE": str(tmp_path / "none.tfrc"),
+        }
+    )
     return env
+
+
+@pytest.fixture(scope="session")
+def backend_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BackendServer]:
+    """One real server (4 workers) for the http backend tests; each test uses its own workspace."""
+    server = start_server(tmp_path_factory.mktemp("statesman"), workers=4)
+    try:
+        yield BackendServer(
+            server, server.create_token("acme", "alice"), server.create_token("acme", "bob", "--read-only")
+        )
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def workspace(request: pytest.FixtureRequest) -> str:
+    """A workspace name unique to the test (the shared server keeps every test's state)."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", request.node.name).strip("-")[:90]
+
+
+@pytest.fixture
+def terraform(terraform_bin: Path, tf_env: dict[str, str], tmp_path: Path) -> Callable[..., Terraform]:
+    """Make a Terraform runner in ``tmp_path/<name>``, with its own data directory and extra environment."""
+
+    def make(name: str = "config", **env: str) -> Terraform:
+        workdir = tmp_path / name
+        workdir.mkdir()
+        return Terraform(terraform_bin, workdir, {**tf_env, "TF_DATA_DIR": str(workdir / ".terraform"), **env})
+
+    return make

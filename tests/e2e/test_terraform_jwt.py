@@ -24,20 +24,25 @@ def issuer() -> Iterator[FakeIssuer]:
 
 @pytest.fixture
 def jwt_server(tmp_path: Path, issuer: FakeIssuer) -> Iterator[LiveServer]:
-    server = start_server(tmp_path / "server", workers=2, extra_env={
-        "AUTH_JWT_OIDC_ISSUER_URL": issuer.url, "AUTH_JWT_AUDIENCE": "statesman"})
+    server = start_server(
+        tmp_path / "server",
+        workers=2,
+        extra_env={"AUTH_JWT_OIDC_ISSUER_URL": issuer.url, "AUTH_JWT_AUDIENCE": "statesman"},
+    )
     server.flask("orgs", "create", "acme")
     yield server
     server.stop()
 
 
 def terraform(binary: Path, workdir: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(binary), *args, "-no-color"], cwd=workdir, env=env, capture_output=True, text=True,
-                          timeout=120)
+    return subprocess.run(
+        [str(binary), *args, "-no-color"], cwd=workdir, env=env, capture_output=True, text=True, timeout=120
+    )
 
 
-def test_terraform_apply_with_a_jwt(terraform_bin: Path, jwt_server: LiveServer, issuer: FakeIssuer,
-                                    tf_env: dict[str, str], tmp_path: Path) -> None:
+def test_terraform_apply_with_a_jwt(
+    terraform_bin: Path, jwt_server: LiveServer, issuer: FakeIssuer, tf_env: dict[str, str], tmp_path: Path
+) -> None:
     workdir = tmp_path / "config"
     workdir.mkdir()
     address = f"{jwt_server.url}/state/acme/prod"
