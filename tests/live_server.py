@@ -76,7 +76,7 @@ class LiveServer:
             command += ["--user", user]
         return self.flask(*command).stdout.strip()
 
-    def start(self, timeout: float = 30.0) -> None:
+    def start(self, timeout: float = 120.0) -> None:
         """Start the launcher and wait until ``/healthz`` answers."""
         log = open(self.log_path, "ab")  # noqa: SIM115 - the child owns it
         self.process = subprocess.Popen([sys.executable, "-m", "app.cli.server"], env=self.env, cwd=REPO_ROOT,
@@ -105,7 +105,11 @@ class LiveServer:
         if self.process is None or self.process.poll() is not None:
             return
         try:
-            os.killpg(self.process.pid, signum)
+            # SIGTERM goes to the master, which stops its workers gracefully; SIGKILL hits the whole group.
+            if signum == signal.SIGKILL:
+                os.killpg(self.process.pid, signum)
+            else:
+                os.kill(self.process.pid, signum)
         except ProcessLookupError:
             return
         try:

@@ -59,6 +59,10 @@ class SqlLockDriver:
         ttl = timedelta(seconds=config.lock_ttl_seconds) if config.lock_ttl_seconds else None
         engine = create_engine(_postgres_url(config))
         table = lock_table(config.lock_postgres_table)
+        if config.lock_postgres_table == "locks" and config.postgres_connection in (None, config.database_url):
+            # The metadata database's "locks" table belongs to the migrations (the local driver's table, same
+            # shape): creating it here would make `flask db upgrade` of a fresh database fail on it.
+            return cls(engine, table, "postgres", ttl)
         try:
             with _translate_errors("postgres lock"), engine.begin() as conn:
                 # Workers starting together race between CREATE's existence check and the CREATE; a
