@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 export FLASK_APP := app
 export STATESMAN_ENV ?= development
 
-.PHONY: install run migrate test lint bench clean
+.PHONY: install run migrate test lint bench clean sync-org
 
 install: $(VENV)/.installed
 
@@ -21,6 +21,10 @@ migrate: install
 # Development: data under ./data, generated keys, authentication off, reachable from this machine only.
 run: migrate
 	$(BIN)/statesman -listen 127.0.0.1:$${PORT:-8080} -auth-disable
+
+# Sync one organization and user from the identity provider (see scripts/sync-org.sh for the variables).
+sync-org:
+	./scripts/sync-org.sh
 
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -80,11 +80,13 @@ def init_drivers(app: Flask, config: Config) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    """The APIs: health, the Terraform http backend."""
-    from app import health, http_backend
+    """The APIs: health, the Terraform http backend, the management API (/internal/api and /v1), the TFC API."""
+    from app import health, http_backend, internal, tfc_api
 
     app.register_blueprint(health.bp)
     app.register_blueprint(http_backend.bp)
+    app.register_blueprint(internal.bp)
+    tfc_api.register(app)
 
 
 def register_request_hooks(app: Flask) -> None:

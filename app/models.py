@@ -85,6 +85,7 @@ class Workspace(db.Model):  # type: ignore[name-defined]
     auto_apply: Mapped[bool] = mapped_column(sa.Boolean, default=False)
     working_directory: Mapped[str] = mapped_column(sa.String(255), default="")
     tag_names: Mapped[list[str]] = mapped_column(sa.JSON, default=list)
+    engine: Mapped[str] = mapped_column(sa.String(20), default="terraform", server_default="terraform")
     current_version_id: Mapped[str | None] = mapped_column(sa.String(40))
     version_counter: Mapped[int] = mapped_column(sa.Integer, default=0)
     created_by: Mapped[str | None] = mapped_column(sa.String(255))
@@ -167,3 +168,67 @@ class AuditEvent(db.Model):  # type: ignore[name-defined]
     outcome: Mapped[str] = mapped_column(sa.String(32))
     detail: Mapped[dict[str, Any]] = mapped_column(sa.JSON, default=dict)
     request_id: Mapped[str | None] = mapped_column(sa.String(64))
+
+
+class Role(db.Model):  # type: ignore[name-defined]
+    """A named set of permissions within one organization; ``builtin`` roles (admin, default) cannot be deleted."""
+
+    __tablename__ = "roles"
+    __table_args__ = (sa.UniqueConstraint("org_id", "name", name="uq_roles_org_name"),)
+
+    id: Mapped[str] = mapped_column(sa.String(40), primary_key=True, default=lambda: new_id("role"))
+    org_id: Mapped[str] = mapped_column(sa.ForeignKey("organizations.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(Name(90))
+    description: Mapped[str] = mapped_column(sa.String(255), default="")
+    builtin: Mapped[bool] = mapped_column(sa.Boolean, default=False)
+    created_by: Mapped[str | None] = mapped_column(sa.String(255))
+    created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow, onupdate=utcnow)
+
+
+class Permission(db.Model):  # type: ignore[name-defined]
+    """A list of rules ``{"actions","resources","effect"}`` within one organization; resources are workspace names."""
+
+    __tablename__ = "permissions"
+    __table_args__ = (sa.UniqueConstraint("org_id", "name", name="uq_permissions_org_name"),)
+
+    id: Mapped[str] = mapped_column(sa.String(40), primary_key=True, default=lambda: new_id("perm"))
+    org_id: Mapped[str] = mapped_column(sa.ForeignKey("organizations.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(Name(90))
+    description: Mapped[str] = mapped_column(sa.String(255), default="")
+    rules: Mapped[list[dict[str, Any]]] = mapped_column(sa.JSON, default=list)
+    builtin: Mapped[bool] = mapped_column(sa.Boolean, default=False)
+    created_by: Mapped[str | None] = mapped_column(sa.String(255))
+    created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow, onupdate=utcnow)
+
+
+class RolePermission(db.Model):  # type: ignore[name-defined]
+    """A permission attached to a role (both of the same organization)."""
+
+    __tablename__ = "role_permissions"
+    __table_args__ = (
+        sa.UniqueConstraint("role_id", "permission_id", name="uq_role_permissions_role_permission"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInt, primary_key=True, autoincrement=True)
+    role_id: Mapped[str] = mapped_column(sa.ForeignKey("roles.id", ondelete="CASCADE"))
+    permission_id: Mapped[str] = mapped_column(sa.ForeignKey("permissions.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
+
+
+class RoleAssignment(db.Model):  # type: ignore[name-defined]
+    """A role given to a user in the role's organization; a member without any assignment may do nothing."""
+
+    __tablename__ = "role_assignments"
+    __table_args__ = (
+        sa.UniqueConstraint("user_id", "role_id", name="uq_role_assignments_user_role"),
+        sa.Index("ix_role_assignments_org_user", "org_id", "user_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInt, primary_key=True, autoincrement=True)
+    org_id: Mapped[str] = mapped_column(sa.ForeignKey("organizations.id", ondelete="CASCADE"))
+    user_id: Mapped[str] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"))
+    role_id: Mapped[str] = mapped_column(sa.ForeignKey("roles.id", ondelete="CASCADE"), index=True)
+    created_by: Mapped[str | None] = mapped_column(sa.String(255))
+    created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)

@@ -6,7 +6,7 @@ import base64
 
 from flask import Flask
 
-from app.repositories import orgs, tokens, users
+from app.repositories import orgs, rbac, tokens, users
 
 
 def make_org(app: Flask, name: str = "acme") -> str:
@@ -16,14 +16,16 @@ def make_org(app: Flask, name: str = "acme") -> str:
 
 
 def make_token(app: Flask, org: str = "acme", subject: str | None = "alice", scope: str = "full",
-               workspace: str | None = None) -> str:
-    """A token secret for ``subject`` (created as a member of ``org``, which is created if missing)."""
+               workspace: str | None = None, role: str | None = "admin") -> str:
+    """A token secret for ``subject`` (a member of ``org`` with ``role``; the org is created if missing)."""
     with app.app_context():
         organization = orgs.get_org(org) or orgs.create_org(org)
         user = None
         if subject is not None:
             user = users.ensure_user(subject, f"{subject}@example.com")
             orgs.add_member(organization, user)
+            if role is not None:
+                rbac.assign_role(organization, user, rbac.require_role(organization, role), "test")
         _, secret = tokens.create_token(organization, user, "test", scope=scope, workspace_name=workspace)
         return secret
 

@@ -56,13 +56,22 @@ def resolve_org_header(value: str | None) -> Organization | None:
         raise InvalidInput("malformed X-Org-ID header: expected an organization external id, id or name")
     org = get_org(ref)
     if org is None:
-        raise NotFound(f"organization {ref!r} is not known to this server; sync it first "
-                       "(POST /internal/api/orgs/sync or `make sync-org`)")
+        raise unknown_org(ref)
     return org
 
 
-def current_webhook_caller() -> WebhookCaller:
-    """Authenticate the current internal request once (secret, ``X-User-ID``, ``X-Org-ID``)."""
+def unknown_org(ref: str) -> NotFound:
+    """The 404 for an organization that is unknown, or that the caller may not see (the same words for both)."""
+    return NotFound(f"organization {ref!r} is not known to this server or not visible to this user; sync it "
+                    "first (POST /internal/api/orgs/sync or `make sync-org`) and make the user a member "
+                    "(POST /internal/api/users)")
+
+
+def current_webhook_caller(*, with_org: bool = True) -> WebhookCaller:
+    """Authenticate the current internal request once (secret, ``X-User-ID``, ``X-Org-ID``).
+
+    ``with_org=False`` ignores ``X-Org-ID`` (creating or syncing an organization that may not exist yet).
+    """
     caller: WebhookCaller | None = g.get("webhook_caller")
     if caller is not None:
         return caller
@@ -71,7 +80,7 @@ def current_webhook_caller() -> WebhookCaller:
     if not subject:
         raise Unauthenticated("missing X-User-ID header")
     email = (request.headers.get("X-Email") or "").strip() or None
-    org = resolve_org_header(request.headers.get("X-Org-ID"))
+    org = resolve_org_header(request.headers.get("X-Org-ID")) if with_org else None
     user = ensure_user(subject, email)
     principal = Principal(subject=subject, kind="webhook", user_id=user.id, email=user.email or email)
     caller = WebhookCaller(principal, org)

@@ -13,7 +13,7 @@ from flask.cli import AppGroup
 
 from app.errors import StatesmanError
 from app.models import Organization, Workspace
-from app.repositories import orgs, state_versions, tokens, users, workspaces
+from app.repositories import orgs, rbac, state_versions, tokens, users, workspaces
 from app.repositories.audit import record_event
 from app.repositories.locks import force_unlock_workspace, get_lock
 from config import ConfigError, parse_duration
@@ -75,13 +75,22 @@ def list_orgs() -> None:
 @click.argument("subject")
 @click.option("--org", "org_name", required=True, help="Organization the user joins.")
 @click.option("--email", default=None)
+@click.option("--role", default=None,
+              help="Role to give (id or name). Default: admin, for a member who has no role in --org yet.")
 @_domain_errors
-def create_user(subject: str, org_name: str, email: str | None) -> None:
-    """Create user SUBJECT (idempotent) and make them a member of --org."""
+def create_user(subject: str, org_name: str, email: str | None, role: str | None) -> None:
+    """Create user SUBJECT (idempotent), make them a member of --org and give them a role."""
     org = _org(org_name)
     user = users.ensure_user(subject, email)
     orgs.add_member(org, user)
-    click.echo(f"user {user.subject} is a member of {org.name}")
+    # Operators create members from the command line to hand out tokens: without a role a member may do nothing,
+    # so a member without any role becomes admin (as every member was before roles existed) unless --role says.
+    if role is None and not rbac.roles_of_member(org, user):
+        role = rbac.ADMIN_ROLE
+    if role is not None:
+        rbac.assign_role(org, user, rbac.require_role(org, role), _actor())
+    roles = ", ".join(r.name for r in rbac.roles_of_member(org, user)) or "none"
+    click.echo(f"user {user.subject} is a member of {org.name} (roles: {roles})")
 
 
 @tokens_cli.command("create")

@@ -3,20 +3,27 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 from itertools import chain
 
 from flask import Response, request
 
 from app.auth import current_principal
 from app.auth.access import default_org_ref, open_org, open_workspace
-from app.auth.permissions import Action, authorize
+from app.auth.permissions import Action, authorize, is_allowed
 from app.errors import NotFound
 from app.http_backend import bp
 from app.http_backend.body import receive_state
 from app.models import Organization, Workspace
 from app.repositories.locks import check_write_lock
 from app.repositories.names import check_name
-from app.repositories.state_versions import delete_workspace_state, get_current_version, open_version, write_state
+from app.repositories.state_versions import (
+    delete_workspace_state,
+    get_current_version,
+    open_version,
+    outputs_document,
+    write_state,
+)
 from app.runtime import config
 
 
@@ -73,10 +80,16 @@ def delete_state(org: str, workspace: str) -> Response:
 
 
 def _read(org_ref: str, ref: str, by_id: bool) -> Response:
-    _, workspace = resolve(org_ref, ref, by_id, Action.READ)
+    org, workspace = resolve(org_ref, ref, by_id, Action.READ_OUTPUTS)
     version = get_current_version(workspace)
     if version is None:
         raise NotFound(f"workspace {workspace.name!r} has no state yet")
+    if not is_allowed(current_principal(), org, Action.READ, workspace.name):
+        # Outputs-only callers (terraform_remote_state consumers) get the outputs in a state without resources.
+        document = outputs_document(version)
+        digest = hashlib.md5(document, usedforsecurity=False).digest()
+        return Response(document, status=200, mimetype="application/json",
+                        headers={"Content-MD5": base64.b64encode(digest).decode()})
     stream = open_version(version)
     first = next(stream, b"")  # decrypt the first segment now, so a key problem is an error status, not a cut body
     return Response(

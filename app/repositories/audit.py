@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from flask import g, has_request_context
@@ -37,3 +38,34 @@ def list_events(org_id: str | None = None, workspace_name: str | None = None, li
     if workspace_name:
         query = query.where(AuditEvent.workspace_name == workspace_name)
     return list(db.session.scalars(query))
+
+
+def search_events(org_id: str, *, workspace_id: str | None = None, workspace_name: str | None = None,
+                  actor: str | None = None, action: str | None = None, since: datetime | None = None,
+                  until: datetime | None = None, offset: int = 0,
+                  limit: int = 100) -> tuple[list[AuditEvent], int]:
+    """A page of the organization's events, newest first, and the total that match.
+
+    ``workspace_id`` and ``workspace_name`` together match either (a unit named by id or name); ``action`` ending
+    in ``*`` matches a prefix (``role.*``); ``since`` is inclusive, ``until`` exclusive.
+    """
+    query = db.select(AuditEvent).where(AuditEvent.org_id == org_id)
+    if workspace_id and workspace_name:
+        query = query.where((AuditEvent.workspace_id == workspace_id) | (AuditEvent.workspace_name == workspace_name))
+    elif workspace_id:
+        query = query.where(AuditEvent.workspace_id == workspace_id)
+    elif workspace_name:
+        query = query.where(AuditEvent.workspace_name == workspace_name)
+    if actor:
+        query = query.where(AuditEvent.actor == actor)
+    if action and action.endswith("*"):
+        query = query.where(AuditEvent.action.startswith(action[:-1], autoescape=True))
+    elif action:
+        query = query.where(AuditEvent.action == action)
+    if since is not None:
+        query = query.where(AuditEvent.at >= since)
+    if until is not None:
+        query = query.where(AuditEvent.at < until)
+    total = db.session.scalar(db.select(db.func.count()).select_from(query.subquery())) or 0
+    page = query.order_by(AuditEvent.id.desc()).offset(offset).limit(limit)
+    return list(db.session.scalars(page)), total

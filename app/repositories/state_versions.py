@@ -10,6 +10,10 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import ijson
 
 from app.drivers.storage.base import ObjectNotFound
 from app.errors import Conflict, NotFound, StatesmanError
@@ -75,10 +79,11 @@ def read_version_bytes(version: StateVersion) -> bytes:
 
 
 def write_state(workspace: Workspace, body: StateBody, actor: str, *, lock_id: str | None = None,
-                force: bool = False) -> WriteResult:
+                force: bool = False, version_id: str | None = None) -> WriteResult:
     """Store ``body`` as the workspace's new current version, enforcing the lock and the serial/lineage guard.
 
-    ``force`` (audited) skips the serial and lineage checks, never the lock. Raises ``LockConflict``,
+    ``force`` (audited) skips the serial and lineage checks, never the lock. ``version_id`` names the new version
+    when the id was handed out before the bytes arrived (the TFC upload-URL flow). Raises ``LockConflict``,
     ``Conflict`` (guard) or ``InvalidInput`` (not a state).
     """
     summary = body.summary or body.validate()
@@ -93,7 +98,7 @@ def write_state(workspace: Workspace, body: StateBody, actor: str, *, lock_id: s
         record_event("state.write", "conflict", actor, workspace=workspace, serial=summary.serial,
                      reason=refused.message)
         raise
-    version_id = new_id("sv")
+    version_id = version_id or new_id("sv")
     storage_key = f"{workspace.id}/{version_id}"
     kms = drivers().kms
     drivers().storage.put(storage_key, kms.encrypt(body.chunks(), encryption_context(workspace.id, version_id)))
@@ -266,3 +271,68 @@ def reencrypt_version(version: StateVersion) -> None:
         active.storage.delete(new_key)
         raise
     active.storage.delete(old_key)
+
+
+def get_versions_by_ids(ids: list[str]) -> dict[str, StateVersion]:
+    """The versions with these ids, by id (missing ids are absent)."""
+    wanted = [i for i in ids if i]
+    if not wanted:
+        return {}
+    return {v.id: v for v in db.session.scalars(db.select(StateVersion).where(StateVersion.id.in_(wanted)))}
+
+
+def find_versions_created_at(workspace: Workspace, created_at: datetime) -> list[StateVersion]:
+    """The workspace's finalized versions created at exactly ``created_at`` (naive UTC, microseconds)."""
+    return list(db.session.scalars(db.select(StateVersion).where(
+        StateVersion.workspace_id == workspace.id, StateVersion.status == "finalized",
+        StateVersion.created_at == created_at)))
+
+
+class _ChunkReader:
+    """A file-like view of a chunk iterator, so ijson can parse a stored state without holding it whole."""
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        self._chunks = chunks
+        self._buffer = b""
+
+    def read(self, size: int = -1) -> bytes:
+        while size < 0 or len(self._buffer) < size:
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                break
+            self._buffer += chunk
+        if size < 0:
+            data, self._buffer = self._buffer, b""
+        else:
+            data, self._buffer = self._buffer[:size], self._buffer[size:]
+        return data
+
+
+def outputs_document(version: StateVersion) -> bytes:
+    """A state document with the version's outputs and no resources (what an outputs-only caller may read).
+
+    ``terraform_remote_state`` reads outputs from it like from the full state; serial and lineage are the real ones.
+    """
+    document = {
+        "version": 4,
+        "terraform_version": version.terraform_version or "0.0.0",
+        "serial": version.serial,
+        "lineage": version.lineage,
+        "outputs": read_outputs(version),
+        "resources": [],
+    }
+    return json.dumps(document, indent=2).encode() + b"\n"
+
+
+def get_version_by_id(version_id: str) -> StateVersion | None:
+    """The version with this id in any workspace, or None (callers check visibility)."""
+    return db.session.get(StateVersion, version_id)
+
+
+def read_outputs(version: StateVersion) -> dict[str, Any]:
+    """The stored state's ``outputs`` object with values, parsed as a stream (a 100 MB state is never held whole)."""
+    try:
+        outputs: Any = next(ijson.items(_ChunkReader(open_version(version)), "outputs", use_float=True), {})
+    except ijson.JSONError:
+        raise StatesmanError(f"stored state version {version.id} is not valid JSON") from None
+    return outputs if isinstance(outputs, dict) else {}

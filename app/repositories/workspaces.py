@@ -9,9 +9,10 @@ from sqlalchemy.exc import IntegrityError
 from app.errors import Conflict, NotFound
 from app.extensions import db
 from app.models import Organization, Workspace
+from app.repositories.audit import record_event
 from app.repositories.names import check_name
 
-SETTINGS = ("execution_mode", "terraform_version", "auto_apply", "working_directory", "tag_names")
+SETTINGS = ("execution_mode", "terraform_version", "auto_apply", "working_directory", "tag_names", "engine")
 
 
 def get_workspace(org: Organization, name: str) -> Workspace | None:
@@ -73,3 +74,59 @@ def list_workspaces(org: Organization, prefix: str | None = None, offset: int = 
     if limit is not None:
         query = query.limit(limit)
     return list(db.session.scalars(query)), total
+
+
+def update_workspace_settings(workspace: Workspace, actor: str, **settings: Any) -> list[str]:
+    """Change the given settings (audited); returns the names of those that changed."""
+    unknown = set(settings) - set(SETTINGS)
+    if unknown:
+        raise ValueError(f"unknown workspace settings {sorted(unknown)}")
+    changed = [name for name, value in settings.items() if getattr(workspace, name) != value]
+    if not changed:
+        return []
+    for name in changed:
+        setattr(workspace, name, settings[name])
+    record_event("workspace.update", "ok", actor, workspace=workspace, commit=False,
+                 settings={name: settings[name] for name in changed})
+    db.session.commit()
+    return changed
+
+
+def get_workspace_by_id(workspace_id: str) -> Workspace | None:
+    """The workspace with this id in any organization, or None (callers check visibility)."""
+    return db.session.get(Workspace, workspace_id)
+
+
+def search_workspaces(org: Organization, *, prefix: str | None = None, tags: tuple[str, ...] = (),
+                      offset: int = 0, limit: int = 20) -> tuple[list[Workspace], int]:
+    """A page of the organization's workspaces by name, narrowed by name prefix and tags (all must match)."""
+    query = db.select(Workspace).where(Workspace.org_id == org.id)
+    if prefix:
+        query = query.where(Workspace.name.startswith(prefix, autoescape=True))
+    for tag in tags:
+        # tag_names is a JSON list of restricted names, so its text form contains "tag" (quotes included)
+        # exactly when the list holds the tag: one portable LIKE on SQLite, PostgreSQL and MySQL.
+        query = query.where(db.cast(Workspace.tag_names, db.String).contains(f'"{tag}"', autoescape=True))
+    total = db.session.scalar(query.with_only_columns(db.func.count()).order_by(None)) or 0
+    page = db.session.scalars(query.order_by(Workspace.name).offset(offset).limit(limit))
+    return list(page), total
+
+
+def count_workspaces(org: Organization) -> int:
+    """How many workspaces the organization has."""
+    return db.session.scalar(db.select(db.func.count()).where(Workspace.org_id == org.id)) or 0
+
+
+def rename_workspace(workspace: Workspace, name: str, actor: str) -> Workspace:
+    """Give the workspace a new name (audited); raises ``Conflict`` when the name is taken in its organization."""
+    old_name = workspace.name
+    if name == old_name:
+        return workspace
+    workspace.name = check_name("workspace", name)
+    record_event("workspace.rename", "ok", actor, workspace=workspace, commit=False, old_name=old_name)
+    try:
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        raise Conflict(f"workspace {name!r} already exists in organization {workspace.organization.name!r}") from None
+    return workspace

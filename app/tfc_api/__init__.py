@@ -1,0 +1,47 @@
+"""The Terraform Cloud compatible API (TFE API v2 subset) for ``backend "remote"``, the cloud block and TFE SDKs.
+
+One blueprint, registered at ``/api/v2`` and ``/tfe/api/v2`` (API tokens) and at ``/internal/tfe/api/v2``
+(webhook-secret auth for the web UI's proxy); discovery lives at ``/.well-known/terraform.json``.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, Flask
+
+bp = Blueprint("tfc_api", __name__)
+
+from app.tfc_api import (  # noqa: E402  (routes register on import)
+    account,
+    discovery,
+    errors,
+    locks,
+    organizations,
+    outputs,
+    projects,
+    state_versions,
+    tags,
+    workspaces,
+)
+from app.tfc_api.context import MOUNTS  # noqa: E402
+
+__all__ = [
+    "account",
+    "bp",
+    "errors",
+    "locks",
+    "organizations",
+    "outputs",
+    "projects",
+    "register",
+    "state_versions",
+    "tags",
+    "workspaces",
+]
+
+
+def register(app: Flask) -> None:
+    """Mount the API at its three doors, serve discovery, and stamp the TFE headers on every API response."""
+    for name, prefix in MOUNTS.items():
+        app.register_blueprint(bp, url_prefix=prefix, name=name)
+    app.register_blueprint(discovery.well_known)
+    app.after_request(discovery.add_api_headers)

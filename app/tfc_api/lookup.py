@@ -1,0 +1,74 @@
+"""Resolving what a TFC API path names, always through ``open_org`` / ``authorize`` (the one permission check).
+
+Ids are looked up globally and then checked against the caller, so an id from another organization is a plain
+404 that reveals nothing. On the internal door, ``X-Org-ID`` narrows every lookup to that organization.
+"""
+
+from __future__ import annotations
+
+from flask import g
+
+from app.auth.access import open_org, open_workspace
+from app.auth.permissions import Action, authorize
+from app.errors import Forbidden, NotFound
+from app.models import Organization, StateVersion, Workspace
+from app.repositories.state_versions import get_version_by_id
+from app.repositories.workspaces import get_workspace_by_id
+from app.tfc_api.context import caller, org_scope
+
+# The least a caller may hold to see a workspace at all: outputs-only tokens (terraform_remote_state consumers)
+# must still read the organization, the workspace and its current version's outputs.
+VISIBLE = Action.READ_OUTPUTS
+
+
+def find_org(ref: str, action: str = VISIBLE, workspace_name: str | None = None) -> Organization:
+    """The organization by name, id or external id, with ``action`` authorized; ``NotFound`` when invisible."""
+    org = open_org(caller(), ref, action, workspace_name)
+    scope = org_scope()
+    if scope is not None and scope.id != org.id:
+        raise NotFound(f"organization {ref!r} not found")
+    return org
+
+
+def find_workspace(org: Organization, ref: str, action: str = VISIBLE) -> Workspace:
+    """The organization's workspace by name or id, with ``action`` authorized on it."""
+    workspace = open_workspace(caller(), org, ref, by_id=True)
+    authorize(caller(), org, action, workspace.name)
+    return workspace
+
+
+def find_workspace_by_id(workspace_id: str, action: str = VISIBLE) -> Workspace:
+    """Any visible workspace by id, with ``action`` authorized on it; ``NotFound`` for other organizations' ids."""
+    workspace = get_workspace_by_id(workspace_id)
+    if workspace is None:
+        raise NotFound(f"workspace {workspace_id!r} not found")
+    try:
+        find_org(workspace.org_id, action, workspace.name)
+    except NotFound:
+        raise NotFound(f"workspace {workspace_id!r} not found") from None
+    return workspace
+
+
+def find_version(version_id: str, action: str = VISIBLE) -> StateVersion:
+    """A state version by id, when its workspace is visible and ``action`` is allowed on it."""
+    version = get_version_by_id(version_id)
+    if version is None:
+        raise NotFound(f"state version {version_id!r} not found")
+    try:
+        find_workspace_by_id(version.workspace_id, action)
+    except NotFound:
+        raise NotFound(f"state version {version_id!r} not found") from None
+    return version
+
+
+def allowed(org: Organization, action: str, workspace_name: str | None) -> bool:
+    """Whether the caller may do ``action`` (the same check, answered as a bool; memoized for the request)."""
+    cache: dict[tuple[str, str, str | None], bool] = g.setdefault("tfc_allowed", {})
+    key = (org.id, action, workspace_name)
+    if key not in cache:
+        try:
+            authorize(caller(), org, action, workspace_name)
+            cache[key] = True
+        except (Forbidden, NotFound):
+            cache[key] = False
+    return cache[key]

@@ -1,0 +1,298 @@
+"""Our rows as the JSON:API resources TFE clients expect (type names exactly as go-tfe checks them)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from app.auth.permissions import Action
+from app.auth.principal import Principal
+from app.drivers.locks.base import HeldLock
+from app.errors import NotFound
+from app.models import Organization, StateVersion, Workspace
+from app.runtime import config
+from app.tfc_api.context import principal_user_id
+from app.tfc_api.jsonapi import Resource, ref, resource, rfc3339
+from app.tfc_api.lookup import VISIBLE, allowed
+
+DEFAULT_PROJECT_NAME = "Default Project"
+# Remote runs are not built: every workspace executes locally, whatever its stored setting says.
+REMOTE_RUNS_AVAILABLE = False
+
+
+def user_resource(principal: Principal) -> Resource:
+    """``users``: the caller (an organization token appears as a service account)."""
+    service = principal.user_id is None and not principal.superuser
+    return resource(
+        "users",
+        principal_user_id(principal),
+        {
+            "username": principal.subject,
+            "email": principal.email or "",
+            "is-service-account": service,
+            "is-site-admin": principal.superuser,
+            "auth-method": principal.kind,
+            "avatar-url": "",
+            "v2-only": True,
+            "two-factor": {"enabled": False, "verified": False},
+            "permissions": {
+                "can-create-organizations": principal.superuser,
+                "can-change-email": False,
+                "can-change-username": False,
+                "can-manage-user-tokens": False,
+            },
+        },
+    )
+
+
+def org_resource(org: Organization) -> Resource:
+    """``organizations``: the id is the name, as in TFE; ``external-id`` is our immutable ``org-...`` id."""
+    manage = allowed(org, Action.MANAGE, None)
+    return resource(
+        "organizations",
+        org.name,
+        {
+            "name": org.name,
+            "external-id": org.id,
+            "display-name": org.display_name,
+            "email": None,
+            "created-at": rfc3339(org.created_at),
+            "default-execution-mode": "local",
+            "collaborator-auth-policy": "password",
+            "cost-estimation-enabled": False,
+            "saml-enabled": False,
+            "two-factor-conformant": True,
+            "permissions": {
+                "can-update": manage,
+                "can-destroy": manage,
+                "can-create-workspace": allowed(org, Action.WRITE, None),
+                "can-create-team": False,
+                "can-manage-users": manage,
+            },
+        },
+        {"default-project": ref("projects", default_project_id(org))},
+    )
+
+
+def entitlements_resource(org: Organization) -> Resource:
+    """``entitlement-sets``: state storage yes, remote operations only when runs exist."""
+    flags = (
+        "agents",
+        "audit-logging",
+        "cost-estimation",
+        "private-module-registry",
+        "run-tasks",
+        "sentinel",
+        "sso",
+        "teams",
+        "vcs-integrations",
+        "usage-reporting",
+        "self-serve-billing",
+        "configuration-designer",
+    )
+    attributes: dict[str, Any] = dict.fromkeys(flags, False)
+    attributes.update({"operations": REMOTE_RUNS_AVAILABLE, "state-storage": True, "private-run-tasks": False})
+    return resource("entitlement-sets", org.id, attributes)
+
+
+def default_project_id(org: Organization) -> str:
+    """The id of the one project each organization has (projects are synthesized, not stored)."""
+    return "prj-" + org.id.removeprefix("org-")
+
+
+def org_id_of_project(project_id: str) -> str:
+    """The organization id a synthesized project id stands for; ``NotFound`` when it is not one."""
+    if not project_id.startswith("prj-") or len(project_id) <= 4:
+        raise NotFound(f"project {project_id!r} not found")
+    return "org-" + project_id.removeprefix("prj-")
+
+
+def project_resource(org: Organization, workspace_count: int) -> Resource:
+    """``projects``: the organization's default project."""
+    return resource(
+        "projects",
+        default_project_id(org),
+        {
+            "name": DEFAULT_PROJECT_NAME,
+            "description": "Every workspace of the organization (this server keeps one project per organization)",
+            "created-at": rfc3339(org.created_at),
+            "workspace-count": workspace_count,
+            "default-execution-mode": "local",
+            "permissions": {
+                "can-read": True,
+                "can-update": False,
+                "can-destroy": False,
+                "can-create-workspace": allowed(org, Action.WRITE, None),
+            },
+        },
+        {"organization": ref("organizations", org.name)},
+    )
+
+
+def workspace_permissions(org: Organization, name: str) -> dict[str, bool]:
+    """The caller's permissions on a workspace, from the same check every request passes."""
+    read, write = allowed(org, Action.READ, name), allowed(org, Action.WRITE, name)
+    lock, delete = allowed(org, Action.LOCK, name), allowed(org, Action.DELETE, name)
+    visible = allowed(org, VISIBLE, name)
+    runs = write and REMOTE_RUNS_AVAILABLE
+    return {
+        "can-update": write,
+        "can-destroy": delete,
+        "can-force-delete": delete,
+        "can-queue-run": runs,
+        "can-queue-apply": runs,
+        "can-queue-destroy": runs,
+        "can-read-run": visible,
+        "can-lock": lock,
+        "can-unlock": lock,
+        "can-force-unlock": lock and config().force_unlock_enabled,
+        "can-read-settings": visible,
+        "can-update-variable": write,
+        "can-read-variable": read,
+        "can-read-state-versions": read,
+        "can-read-state-outputs": visible,
+        "can-create-state-versions": write,
+        "can-manage-tags": write,
+        "can-manage-run-tasks": False,
+        "can-read-assessment-results": False,
+        "can-manage-assessments": False,
+    }
+
+
+def execution_mode(workspace: Workspace) -> str:
+    """What the workspace runs as: ``local`` unless remote runs exist on this server."""
+    return workspace.execution_mode if REMOTE_RUNS_AVAILABLE else "local"
+
+
+def workspace_resource(
+    workspace: Workspace,
+    current: StateVersion | None,
+    holder: HeldLock | None,
+    locked_by: str | None = None,
+    locked_reason: str = "",
+) -> Resource:
+    """``workspaces`` with every attribute the remote backend, the cloud block and the SDKs read."""
+    org = workspace.organization
+    mode = execution_mode(workspace)
+    resources = current.resource_count if current else 0
+    return resource(
+        "workspaces",
+        workspace.id,
+        {
+            "name": workspace.name,
+            "execution-mode": mode,
+            "operations": mode != "local",
+            "terraform-version": workspace.terraform_version or "latest",
+            "locked": holder is not None,
+            "locked-reason": locked_reason,
+            "permissions": workspace_permissions(org, workspace.name),
+            "actions": {"is-destroyable": True},
+            "auto-apply": workspace.auto_apply,
+            "working-directory": workspace.working_directory or "",
+            "tag-names": list(workspace.tag_names or []),
+            "resource-count": resources,
+            "created-at": rfc3339(workspace.created_at),
+            "updated-at": rfc3339(workspace.updated_at),
+            "latest-change-at": rfc3339(workspace.updated_at),
+            "description": "",
+            "environment": "default",
+            "source": "tfe-api",
+            "allow-destroy-plan": True,
+            "file-triggers-enabled": False,
+            "queue-all-runs": False,
+            "speculative-enabled": False,
+            "global-remote-state": False,
+            "structured-run-output-enabled": True,
+            "trigger-prefixes": [],
+            "trigger-patterns": [],
+            "setting-overwrites": {"execution-mode": False, "agent-pool": False},
+        },
+        {
+            "organization": ref("organizations", org.name),
+            "project": ref("projects", default_project_id(org)),
+            "current-state-version": ref("state-versions", current.id if current else None),
+            "current-run": ref("runs", None),
+            "locked-by": ref("users", locked_by),
+        },
+    )
+
+
+def state_version_resource(version: StateVersion, urls: dict[str, str | None]) -> Resource:
+    """``state-versions``: metadata of one immutable version; ``urls`` holds the hosted download/upload URLs."""
+    attributes: dict[str, Any] = {
+        "serial": version.serial,
+        "lineage": version.lineage,
+        "md5": version.md5,
+        "size": version.size,
+        "status": version.status,
+        "created-at": rfc3339(version.created_at),
+        "resources-processed": version.status == "finalized",
+        "terraform-version": version.terraform_version or "",
+        "hosted-state-download-url": None,
+        "hosted-json-state-download-url": None,
+    }
+    attributes.update(urls)
+    outputs = [{"id": output_id(version.id, name), "type": "state-version-outputs"} for name in (version.outputs or {})]
+    return resource(
+        "state-versions",
+        version.id,
+        attributes,
+        {
+            "workspace": ref("workspaces", version.workspace_id),
+            "run": ref("runs", None),
+            "outputs": {"data": outputs},
+        },
+    )
+
+
+def output_id(version_id: str, name: str) -> str:
+    """``wsout-...``: outputs are not rows, so the id carries the version and the (hex) output name."""
+    return f"wsout-{version_id.removeprefix('sv-')}-{name.encode().hex()}"
+
+
+def parse_output_id(value: str) -> tuple[str, str]:
+    """The version id and output name of an output id; ``NotFound`` when it is not one of ours."""
+    version_part, _, name_hex = value.removeprefix("wsout-").rpartition("-")
+    try:
+        name = bytes.fromhex(name_hex).decode()
+    except (ValueError, UnicodeDecodeError):
+        raise NotFound(f"state version output {value!r} not found") from None
+    if not value.startswith("wsout-") or not version_part or not name:
+        raise NotFound(f"state version output {value!r} not found")
+    return f"sv-{version_part}", name
+
+
+def output_resource(version: StateVersion, name: str, spec: dict[str, Any], reveal: bool) -> Resource:
+    """``state-version-outputs``: a sensitive value is ``null`` unless ``reveal``."""
+    sensitive = bool(spec.get("sensitive", False))
+    detailed = spec.get("type")
+    return resource(
+        "state-version-outputs",
+        output_id(version.id, name),
+        {
+            "name": name,
+            "sensitive": sensitive,
+            "type": simple_type(detailed, spec.get("value")),
+            "value": spec.get("value") if reveal or not sensitive else None,
+            "detailed-type": detailed,
+        },
+    )
+
+
+def simple_type(detailed: Any, value: Any) -> str:
+    """TFE's coarse output type (``string``, ``number``, ``boolean``, ``array``, ``object``)."""
+    if isinstance(detailed, str):
+        return {"bool": "boolean"}.get(detailed, detailed)
+    if isinstance(detailed, list) and detailed:
+        return "array" if detailed[0] in ("list", "tuple", "set") else "object"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, list):
+        return "array"
+    return "object" if isinstance(value, dict) else "string"
+
+
+def tag_resource(name: str) -> Resource:
+    """``tags``: workspace tags are names; the id is derived from the name."""
+    return resource("tags", f"tag-{name}", {"name": name, "instance-count": 1})

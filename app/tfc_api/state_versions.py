@@ -1,0 +1,238 @@
+"""State versions: create (inline, or through a signed upload URL), list, show, download, rollback.
+
+TFE rules kept here: a state version is only accepted from the caller holding the workspace lock, the serial/lineage
+guard of ``write_state`` applies (``force: true`` overrides it and needs delete permission, like ``?force=true`` on
+the http backend), and every version stays individually addressable and immutable.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from itertools import chain
+from typing import Any
+
+from flask import Response, request
+
+from app.auth.permissions import Action, authorize
+from app.auth.signed_urls import has_signature, signed_query, verify_signed_request
+from app.errors import Forbidden, InvalidInput, NotFound
+from app.http_backend.body import check_declared_size, receive_state
+from app.models import StateVersion, Workspace
+from app.repositories.state_uploads import check_declared, create_pending_version, finalize_upload
+from app.repositories.state_versions import (
+    get_current_version,
+    get_version,
+    get_version_by_id,
+    list_versions,
+    open_version,
+    rollback_to,
+    write_state,
+)
+from app.repositories.workspaces import get_workspace_by_id
+from app.runtime import config
+from app.statefile import READ_CHUNK, StateBody
+from app.tfc_api import bp
+from app.tfc_api.context import api_base_url, caller
+from app.tfc_api.jsonapi import (
+    Resource,
+    attributes_of,
+    collection,
+    data_of,
+    request_body,
+    requested_page,
+    respond,
+)
+from app.tfc_api.locking import require_lock_of
+from app.tfc_api.lookup import allowed, find_org, find_version, find_workspace, find_workspace_by_id
+from app.tfc_api.outputs import output_resources
+from app.tfc_api.schemas import StateVersionAttributes, load
+from app.tfc_api.serializers import state_version_resource
+
+URL_TTL_SECONDS = 15 * 60
+
+
+def _content_path(version: StateVersion, kind: str) -> str:
+    return f"state-versions/{version.id}/{kind}"
+
+
+def _signed_url(method: str, path: str, extra: dict[str, str] | None = None) -> str:
+    return f"{api_base_url()}/{path}?{signed_query(method, path, URL_TTL_SECONDS, extra)}"
+
+
+def render(version: StateVersion, *, uploads: bool = False, force: bool = False) -> Resource:
+    """A version with its hosted download URL (for callers that may read state) or upload URLs (when pending)."""
+    urls: dict[str, str | None] = {}
+    workspace = get_workspace_by_id(version.workspace_id)
+    if (
+        version.status == "finalized"
+        and workspace is not None
+        and allowed(workspace.organization, Action.READ, workspace.name)
+    ):
+        urls["hosted-state-download-url"] = _signed_url("GET", _content_path(version, "download"))
+    if uploads:
+        extra = {"force": "1"} if force else {}
+        urls["hosted-state-upload-url"] = _signed_url("PUT", _content_path(version, "content"), extra)
+        urls["hosted-json-state-upload-url"] = _signed_url("PUT", _content_path(version, "json-content"))
+    return state_version_resource(version, urls)
+
+
+def _document(version: StateVersion, status: int = 200, **options: bool) -> Response:
+    payload: dict[str, Any] = {"data": render(version, **options)}
+    if "outputs" in request.args.get("include", "").split(","):
+        payload["included"] = output_resources(version)
+    return respond(payload, status)
+
+
+@bp.route("/workspaces/<workspace_id>/current-state-version")
+def get_current_state_version(workspace_id: str) -> Response:
+    """The current version; 404 when the workspace has no state (Terraform reads that as "no state yet")."""
+    workspace = find_workspace_by_id(workspace_id)
+    version = get_current_version(workspace)
+    if version is None:
+        raise NotFound(f"workspace {workspace.name!r} has no state yet")
+    return _document(version)
+
+
+@bp.route("/state-versions/<version_id>")
+def get_state_version(version_id: str) -> Response:
+    """One version by id (pending, finalized or discarded)."""
+    return _document(find_version(version_id))
+
+
+@bp.route("/workspaces/<workspace_id>/state-versions")
+def list_workspace_state_versions(workspace_id: str) -> Response:
+    """The workspace's finalized versions, newest first."""
+    return _listing(find_workspace_by_id(workspace_id, Action.READ))
+
+
+@bp.route("/state-versions")
+def list_state_versions() -> Response:
+    """``filter[workspace][name]`` and ``filter[organization][name]`` (both required, as in TFE)."""
+    org_ref = request.args.get("filter[organization][name]")
+    name = request.args.get("filter[workspace][name]")
+    if not org_ref or not name:
+        raise InvalidInput("filter[organization][name] and filter[workspace][name] are both required")
+    return _listing(find_workspace(find_org(org_ref), name, Action.READ))
+
+
+def _listing(workspace: Workspace) -> Response:
+    page = requested_page()
+    versions, total = list_versions(workspace, offset=page.offset, limit=page.size)
+    return collection([render(v) for v in versions], page, total)
+
+
+@bp.route("/workspaces/<workspace_id>/state-versions", methods=["POST"])
+def post_state_version(workspace_id: str) -> Response:
+    """201 with the new version: inline ``state`` is written now; without it the version is pending an upload."""
+    workspace = find_workspace_by_id(workspace_id, Action.WRITE)  # authorize before reading the body
+    attributes = load(StateVersionAttributes(), attributes_of(request_body(_inline_limit())))
+    principal = caller()
+    if attributes["force"]:
+        authorize(principal, workspace.organization, Action.DELETE, workspace.name)
+    lock_id = require_lock_of(workspace, principal.subject, "creating a state version")
+    if attributes["state"] is None:
+        version = create_pending_version(
+            workspace, attributes["serial"], attributes["lineage"], attributes["md5"], principal.subject
+        )
+        return _document(version, 201, uploads=True, force=attributes["force"])
+    with StateBody.from_bytes(_decode(attributes["state"]), config().max_state_size) as body:
+        check_declared(body.validate(), body, attributes["serial"], attributes["lineage"], attributes["md5"])
+        result = write_state(workspace, body, principal.subject, lock_id=lock_id, force=attributes["force"])
+    return _document(result.version, 201)
+
+
+def _inline_limit() -> int:
+    # the base64 state, and room for the json-state and json-state-outputs copies newer clients send with it
+    return 3 * (config().max_state_size * 4 // 3 + 4) + 1024 * 1024
+
+
+def _decode(encoded: str) -> bytes:
+    try:
+        return base64.b64decode(encoded, validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidInput("state is not valid base64") from None
+
+
+@bp.route("/state-versions/<version_id>/content", methods=["PUT"])
+def put_state_content(version_id: str) -> Response:
+    """The signed ``hosted-state-upload-url``: raw state bytes, no Authorization (the signature is the grant)."""
+    extra = verify_signed_request("PUT", f"state-versions/{version_id}/content", request.args)
+    version = get_version_by_id(version_id)
+    workspace = get_workspace_by_id(version.workspace_id) if version else None
+    if version is None or workspace is None:
+        raise NotFound(f"state version {version_id!r} not found")
+    # a retried upload of a version already finalized needs no lock; anything else must still be under it
+    finalized = version.status == "finalized"
+    lock_id = "" if finalized else require_lock_of(workspace, version.created_by or "", "uploading this state version")
+    with receive_state(config().max_state_size) as body:
+        finalize_upload(version, body, lock_id, force=extra.get("force") == "1")
+    return Response(status=200)
+
+
+@bp.route("/state-versions/<version_id>/json-content", methods=["PUT"])
+def put_json_state_content(version_id: str) -> Response:
+    """The signed ``hosted-json-state-upload-url``: accepted and dropped (we serve the raw state only)."""
+    verify_signed_request("PUT", f"state-versions/{version_id}/json-content", request.args)
+    if get_version_by_id(version_id) is None:
+        raise NotFound(f"state version {version_id!r} not found")
+    limit = config().max_state_size
+    check_declared_size(limit)
+    with StateBody.receive(iter(lambda: request.stream.read(READ_CHUNK), b""), limit):
+        pass  # read (bounded) and dropped: the JSON state is not a Terraform state document
+    return Response(status=200)
+
+
+@bp.route("/state-versions/<version_id>/download")
+def download_state_version(version_id: str) -> Response:
+    """The exact bytes of this version: by signed URL, or with a token that may read state."""
+    version = _signed_version(version_id) if has_signature(request.args) else find_version(version_id, Action.READ)
+    if version is None or version.status != "finalized":
+        raise NotFound(f"state version {version_id!r} has no uploaded state")
+    return _stream(version)
+
+
+def _signed_version(version_id: str) -> StateVersion | None:
+    """The version a signed download URL grants; an expired URL falls back to the request's token, if any."""
+    try:
+        verify_signed_request("GET", f"state-versions/{version_id}/download", request.args)
+    except Forbidden:
+        if not request.headers.get("Authorization"):
+            raise
+        return find_version(version_id, Action.READ)
+    return get_version_by_id(version_id)
+
+
+def _stream(version: StateVersion) -> Response:
+    stream = open_version(version)
+    first = next(stream, b"")  # decrypt the first segment now, so a key problem is an error status, not a cut body
+    return Response(
+        chain([first], stream),
+        status=200,
+        mimetype="application/json",
+        headers={
+            "Content-Length": str(version.size),
+            "Content-MD5": base64.b64encode(bytes.fromhex(version.md5)).decode(),
+            "ETag": f'"{version.sha256}"',
+        },
+    )
+
+
+@bp.route("/workspaces/<workspace_id>/state-versions", methods=["PATCH"])
+def rollback_state_version(workspace_id: str) -> Response:
+    """Make an earlier version current again (a new version, serial = current + 1); the caller holds the lock."""
+    workspace = find_workspace_by_id(workspace_id, Action.WRITE)
+    target = _rollback_target(request_body())
+    lock_id = require_lock_of(workspace, caller().subject, "rolling back")
+    version = get_version(workspace, target)
+    if version is None or version.status != "finalized":
+        raise NotFound(f"state version {target!r} not found in workspace {workspace.name!r}")
+    return _document(rollback_to(workspace, version, caller().subject, lock_id=lock_id).version)
+
+
+def _rollback_target(body: dict[str, Any]) -> str:
+    relation = (data_of(body).get("relationships") or {}).get("rollback-state-version") or {}
+    target = (relation.get("data") or {}).get("id") if isinstance(relation, dict) else None
+    if not isinstance(target, str) or not target:
+        raise InvalidInput("data.relationships.rollback-state-version.data.id names the version to roll back to")
+    return target
