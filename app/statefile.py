@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 
 import ijson
+import orjson
 
 from app.errors import InvalidInput, PayloadTooLarge
 
@@ -90,8 +91,12 @@ class StateBody:
 
     def validate(self) -> StateSummary:
         """Parse the whole document once; raises ``InvalidInput`` unless it is a Terraform state object."""
-        self._spool.seek(0)
-        self.summary = summarize(self._spool)
+        if self.size <= SPOOL_IN_MEMORY:
+            # Small enough to hold parsed: orjson (C) is several times faster than an event stream in Python.
+            self.summary = summarize_bytes(self.read())
+        else:
+            self._spool.seek(0)
+            self.summary = summarize(self._spool)
         return self.summary
 
     def chunks(self) -> Iterator[bytes]:
@@ -114,6 +119,22 @@ class StateBody:
         self.close()
 
 
+def summarize_bytes(data: bytes) -> StateSummary:
+    """Like ``summarize`` for a document held in memory."""
+    try:
+        document = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidInput(f"state is not valid JSON: {str(exc)[:200]}") from None
+    if not isinstance(document, dict):
+        raise InvalidInput("state must be a JSON object")
+    resources = document.get("resources")
+    managed = sum(1 for r in resources if isinstance(r, dict) and r.get("mode") == "managed") \
+        if isinstance(resources, list) else 0
+    found = {key: document[key] for key in ("serial", "lineage", "terraform_version") if key in document}
+    found.update(resource_count=managed, outputs=_output_summary(document.get("outputs")))
+    return _summary(found)
+
+
 def summarize(stream: IO[bytes]) -> StateSummary:
     """Serial, lineage, outputs and managed resource count from a JSON stream; ``InvalidInput`` when malformed."""
     found: dict[str, Any] = {"resource_count": 0, "outputs": {}}
@@ -128,18 +149,28 @@ def summarize(stream: IO[bytes]) -> StateSummary:
         raise InvalidInput(f"state is not valid JSON: {str(exc)[:200]}") from None
     except UnicodeDecodeError:
         raise InvalidInput("state is not valid UTF-8 JSON") from None
+    found["outputs"] = found["outputs"] if isinstance(found["outputs"], dict) else {}
+    return _summary(found)
+
+
+def _summary(found: dict[str, Any]) -> StateSummary:
     serial = found.get("serial")
     if not isinstance(serial, int) or isinstance(serial, bool) or serial < 0:
         raise InvalidInput("state must have a non-negative integer \"serial\"")
     lineage = found.get("lineage", "")
     if not isinstance(lineage, str):
         raise InvalidInput("state \"lineage\" must be a string")
-    return StateSummary(serial, lineage, found.get("terraform_version"), found["outputs"], found["resource_count"])
+    version = found.get("terraform_version")
+    version = version if isinstance(version, str) and len(version) <= 40 else None
+    return StateSummary(serial, lineage, version, found["outputs"], found["resource_count"])
 
 
 def _collect(found: dict[str, Any], prefix: str, event: str, value: Any, events: Iterator[Any]) -> None:
-    if prefix in ("serial", "lineage", "terraform_version") and event in ("number", "string", "boolean", "null"):
-        found[prefix] = value
+    if prefix in ("serial", "lineage", "terraform_version"):
+        if event in ("number", "string", "boolean", "null"):
+            found[prefix] = value
+        elif event in ("start_map", "start_array"):
+            found[prefix] = [value]  # a container where a scalar belongs: refused by _summary
     elif prefix == "resources.item.mode" and value == "managed":
         found["resource_count"] += 1
     elif prefix == "outputs" and event == "start_map":

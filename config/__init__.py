@@ -15,7 +15,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import quote_plus
+from urllib.parse import quote
 
 log = logging.getLogger("statesman.config")
 
@@ -221,6 +221,8 @@ def _listen(env: _Env) -> tuple[str, int]:
         if not sep or not port_part.isdigit():
             raise ConfigError(f"LISTEN_ADDR={addr!r}: expected host:port or :port")
         host, port = (host_part.strip("[]") or "0.0.0.0"), int(port_part)
+    if addr and env.raw("OPENTACO_PORT") and env.integer("OPENTACO_PORT", default=port) != port:
+        env.warnings.append("both OPENTACO_PORT and LISTEN_ADDR set a port; using OPENTACO_PORT")
     port = env.integer("OPENTACO_PORT", default=port, minimum=1)
     if port > 65535:
         raise ConfigError(f"OPENTACO_PORT={port}: must be at most 65535")
@@ -235,17 +237,17 @@ def _database_url(env: _Env, query_backend: str, data_dir: Path) -> str:
         path = env.text("OPENTACO_SQLITE_DB_PATH") or str(data_dir / "taco.db")
         return f"sqlite:///{Path(path).expanduser().absolute()}"
     if query_backend == "postgres":
-        user = quote_plus(env.text("OPENTACO_POSTGRES_USER", default="postgres") or "")
+        user = quote(env.text("OPENTACO_POSTGRES_USER", default="postgres") or "", safe="")
         password = env.secret("OPENTACO_POSTGRES_PASSWORD")
-        auth = f"{user}:{quote_plus(password)}" if password else user
+        auth = f"{user}:{quote(password, safe='')}" if password else user
         host = env.text("OPENTACO_POSTGRES_HOST", default="localhost")
         port = env.integer("OPENTACO_POSTGRES_PORT", default=5432, minimum=1)
         name = env.text("OPENTACO_POSTGRES_DBNAME", default="taco")
         sslmode = env.text("OPENTACO_POSTGRES_SSLMODE", default="disable")
         return f"postgresql+psycopg2://{auth}@{host}:{port}/{name}?sslmode={sslmode}"
-    user = quote_plus(env.text("OPENTACO_MYSQL_USER", default="root") or "")
+    user = quote(env.text("OPENTACO_MYSQL_USER", default="root") or "", safe="")
     password = env.secret("OPENTACO_MYSQL_PASSWORD")
-    auth = f"{user}:{quote_plus(password)}" if password else user
+    auth = f"{user}:{quote(password, safe='')}" if password else user
     host = env.text("OPENTACO_MYSQL_HOST", default="localhost")
     port = env.integer("OPENTACO_MYSQL_PORT", default=3306, minimum=1)
     name = env.text("OPENTACO_MYSQL_DBNAME", default="taco")
@@ -264,7 +266,9 @@ def _basic_users(env: _Env) -> tuple[tuple[str, str], ...]:
     if not text:
         return ()
     users = []
-    for entry in re.split(r"[,\n]", text):
+    # Entries are separated by newlines or commas; argon2 hashes contain commas ($m=..,t=..,p=..), so a comma only
+    # separates when the next entry starts with "user:$".
+    for entry in re.split(r"\n|,(?=\s*[^\s,:$]+:\$)", text):
         entry = entry.strip()
         if not entry or entry.startswith("#"):
             continue
@@ -366,7 +370,7 @@ def _redis_url(env: _Env) -> str:
     if not addr:
         return "redis://localhost:6379/0"
     password = env.secret("REDIS_PASSWORD")
-    auth = f":{quote_plus(password)}@" if password else ""
+    auth = f":{quote(password, safe='')}@" if password else ""
     return f"redis://{auth}{addr}/0"
 
 
