@@ -9,9 +9,9 @@ from app.auth.basic import check_password, find_static_user
 from app.auth.oidc_jwt import looks_like_jwt
 from app.auth.principal import LOCAL_ADMIN, Principal
 from app.errors import Unauthenticated
-from app.models import ApiToken
+from app.models import ApiToken, utcnow
 from app.repositories.orgs import get_org_by_name
-from app.repositories.tokens import verify_token
+from app.repositories.tokens import hash_token, verified_tokens, verify_token
 from app.runtime import config, jwt_verifier
 
 
@@ -69,10 +69,17 @@ def _from_jwt(token: str) -> Principal:
 
 
 def _from_token(secret: str) -> Principal:
+    token_hash = hash_token(secret)
+    principal = verified_tokens.get(token_hash)
+    if principal is not None:
+        return principal
     token = verify_token(secret)
     if token is None:
         raise Unauthenticated("invalid, expired or revoked API token")
-    return principal_for_token(token)
+    principal = principal_for_token(token)
+    remaining = (token.expires_at - utcnow()).total_seconds() if token.expires_at else None
+    verified_tokens.put(token_hash, principal, remaining)
+    return principal
 
 
 def principal_for_token(token: ApiToken) -> Principal:

@@ -6,9 +6,11 @@ import hashlib
 import secrets
 import string
 from datetime import timedelta
+from typing import Any
 
 from app.errors import InvalidInput, NotFound
 from app.extensions import db
+from app.ttl_cache import TtlCache
 from app.models import ApiToken, Organization, User, new_id, utcnow
 from app.repositories.audit import record_event
 from app.repositories.names import check_name
@@ -16,6 +18,10 @@ from app.repositories.names import check_name
 TOKEN_PREFIX = "stm_"
 SCOPES = ("full", "read-only", "outputs-only")
 _ALPHABET = string.ascii_letters + string.digits
+# Terraform sends the same token with every request: a verified token's principal is remembered this long per
+# process (keyed by the hash, never the secret), so a revocation reaches every worker within VERIFIED_TTL_SECONDS.
+VERIFIED_TTL_SECONDS = 10.0
+verified_tokens: TtlCache[Any] = TtlCache(VERIFIED_TTL_SECONDS)
 # last_used_at is refreshed at most this often, so reads do not turn into a database write per request.
 LAST_USED_GRANULARITY = timedelta(minutes=5)
 
@@ -72,6 +78,7 @@ def revoke_token(token_id: str, actor: str) -> ApiToken:
         raise NotFound(f"token {token_id!r} not found")
     if token.revoked_at is None:
         token.revoked_at = utcnow()
+        verified_tokens.clear()
         record_event("token.revoke", "ok", actor, org_id=token.org_id, commit=False, token_id=token.id)
         db.session.commit()
     return token
