@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import hashlib
-from itertools import chain
-
 from flask import Response, request
 
 from app.auth import current_principal
@@ -20,11 +16,10 @@ from app.repositories.names import check_name
 from app.repositories.state_versions import (
     delete_workspace_state,
     get_current_version,
-    open_version,
-    outputs_document,
     write_state,
 )
 from app.runtime import config
+from app.state_responses import outputs_state_response, state_response
 
 
 def unit_org() -> str:
@@ -86,22 +81,8 @@ def _read(org_ref: str, ref: str, by_id: bool) -> Response:
         raise NotFound(f"workspace {workspace.name!r} has no state yet")
     if not is_allowed(current_principal(), org, Action.READ, workspace.name):
         # Outputs-only callers (terraform_remote_state consumers) get the outputs in a state without resources.
-        document = outputs_document(version)
-        digest = hashlib.md5(document, usedforsecurity=False).digest()
-        return Response(document, status=200, mimetype="application/json",
-                        headers={"Content-MD5": base64.b64encode(digest).decode()})
-    stream = open_version(version)
-    first = next(stream, b"")  # decrypt the first segment now, so a key problem is an error status, not a cut body
-    return Response(
-        chain([first], stream),
-        status=200,
-        mimetype="application/json",
-        headers={
-            "Content-Length": str(version.size),
-            "Content-MD5": base64.b64encode(bytes.fromhex(version.md5)).decode(),
-            "ETag": f'"{version.sha256}"',
-        },
-    )
+        return outputs_state_response(version)
+    return state_response(version)
 
 
 def _write(org_ref: str, ref: str, by_id: bool) -> Response:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-from itertools import chain
 from typing import Any
 
 from flask import Response, jsonify, request
@@ -23,11 +21,10 @@ from app.repositories.state_versions import (
     delete_workspace_state,
     get_current_version,
     get_versions_by_ids,
-    open_version,
-    outputs_document,
     write_state,
 )
 from app.runtime import config
+from app.state_responses import outputs_state_response, state_response
 
 _SETTINGS = {
     "tfe_auto_apply": "auto_apply",
@@ -127,18 +124,8 @@ def download_unit(ref: str) -> Response:
     if version is None:
         raise NotFound(f"unit {workspace.name!r} has no state yet")
     if not is_allowed(principal, org, Action.READ, workspace.name):
-        return Response(outputs_document(version), status=200, mimetype="application/json")
-    stream = open_version(version)
-    first = next(stream, b"")  # decrypt the first segment now, so a key problem is an error status, not a cut body
-    return Response(
-        chain([first], stream),
-        status=200,
-        mimetype="application/json",
-        headers={
-            "Content-Length": str(version.size),
-            "Content-MD5": base64.b64encode(bytes.fromhex(version.md5)).decode(),
-        },
-    )
+        return outputs_state_response(version)
+    return state_response(version)
 
 
 @route("/units/<ref>/upload", ["POST"])

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-from itertools import chain
 from typing import Any
 
 from flask import Response, request
@@ -25,12 +24,12 @@ from app.repositories.state_versions import (
     get_version,
     get_version_by_id,
     list_versions,
-    open_version,
     rollback_to,
     write_state,
 )
 from app.repositories.workspaces import get_workspace_by_id
 from app.runtime import config
+from app.state_responses import state_response
 from app.statefile import READ_CHUNK, StateBody
 from app.tfc_api import bp
 from app.tfc_api.context import api_base_url, caller
@@ -189,7 +188,7 @@ def download_state_version(version_id: str) -> Response:
     version = _signed_version(version_id) if has_signature(request.args) else find_version(version_id, Action.READ)
     if version is None or version.status != "finalized":
         raise NotFound(f"state version {version_id!r} has no uploaded state")
-    return _stream(version)
+    return state_response(version)
 
 
 def _signed_version(version_id: str) -> StateVersion | None:
@@ -201,21 +200,6 @@ def _signed_version(version_id: str) -> StateVersion | None:
             raise
         return find_version(version_id, Action.READ)
     return get_version_by_id(version_id)
-
-
-def _stream(version: StateVersion) -> Response:
-    stream = open_version(version)
-    first = next(stream, b"")  # decrypt the first segment now, so a key problem is an error status, not a cut body
-    return Response(
-        chain([first], stream),
-        status=200,
-        mimetype="application/json",
-        headers={
-            "Content-Length": str(version.size),
-            "Content-MD5": base64.b64encode(bytes.fromhex(version.md5)).decode(),
-            "ETag": f'"{version.sha256}"',
-        },
-    )
 
 
 @bp.route("/workspaces/<workspace_id>/state-versions", methods=["PATCH"])

@@ -1,0 +1,36 @@
+"""HTTP responses carrying a stored state, shared by every API that hands one out."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from itertools import chain
+
+from flask import Response
+
+from app.models import StateVersion
+from app.repositories.state_versions import open_version, outputs_document
+
+
+def state_response(version: StateVersion) -> Response:
+    """The exact bytes of ``version``, streamed, with ``Content-MD5`` and an ``ETag``."""
+    stream = open_version(version)
+    first = next(stream, b"")  # decrypt the first segment now, so a key problem is an error status, not a cut body
+    return Response(
+        chain([first], stream),
+        status=200,
+        mimetype="application/json",
+        headers={
+            "Content-Length": str(version.size),
+            "Content-MD5": base64.b64encode(bytes.fromhex(version.md5)).decode(),
+            "ETag": f'"{version.sha256}"',
+        },
+    )
+
+
+def outputs_state_response(version: StateVersion) -> Response:
+    """A state with the real serial, lineage and outputs but no resources (for outputs-only callers)."""
+    document = outputs_document(version)
+    digest = hashlib.md5(document, usedforsecurity=False).digest()
+    return Response(document, status=200, mimetype="application/json",
+                    headers={"Content-MD5": base64.b64encode(digest).decode()})
