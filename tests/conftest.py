@@ -97,18 +97,17 @@ def mysql_database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 def empty_tables(url: str) -> None:
-    """Remove every row (the schema stays): a fresh database per test at the cost of one statement per table."""
-    engine = sa.create_engine(url)
-    tables = [t.name for t in reversed(db.metadata.sorted_tables)]
+    """Remove every row (the schema stays): a fresh database per test at the cost of one DELETE per table.
+
+    DELETE rather than TRUNCATE: InnoDB recreates a table on TRUNCATE, which costs seconds per test on MariaDB.
+    """
+    engine = _engines.get(url) or _engines.setdefault(url, sa.create_engine(url, poolclass=sa.pool.NullPool))
     with engine.begin() as connection:
-        if engine.dialect.name == "postgresql":
-            connection.execute(sa.text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
-        else:
-            connection.execute(sa.text("SET FOREIGN_KEY_CHECKS=0"))
-            for table in tables:
-                connection.execute(sa.text(f"TRUNCATE TABLE {table}"))
-            connection.execute(sa.text("SET FOREIGN_KEY_CHECKS=1"))
-    engine.dispose()
+        for table in reversed(db.metadata.sorted_tables):
+            connection.execute(table.delete())
+
+
+_engines: dict[str, sa.Engine] = {}
 
 
 @pytest.fixture(params=METADATA_BACKENDS)
