@@ -219,12 +219,14 @@ def rollback_to(workspace: Workspace, version: StateVersion, actor: str, lock_id
 
 def delete_workspace_state(workspace: Workspace, actor: str) -> None:
     """Delete the workspace with every version (rows first, then objects); the caller checked the lock."""
+    workspace_id = workspace.id
     keys = list(db.session.scalars(db.select(StateVersion.storage_key).where(
-        StateVersion.workspace_id == workspace.id)))
+        StateVersion.workspace_id == workspace_id)))
     record_event("workspace.delete", "ok", actor, workspace=workspace, commit=False, versions=len(keys))
     db.session.execute(db.delete(StateVersion).where(StateVersion.workspace_id == workspace.id))
     db.session.delete(workspace)
     db.session.commit()
+    drivers().locks.release(workspace_id, None)  # the caller held it (or nobody did); it must not outlive the workspace
     for key in keys:
         drivers().storage.delete(key)
 

@@ -78,7 +78,7 @@ def revoke_token(token_id: str, actor: str) -> ApiToken:
         raise NotFound(f"token {token_id!r} not found")
     if token.revoked_at is None:
         token.revoked_at = utcnow()
-        verified_tokens.clear()
         record_event("token.revoke", "ok", actor, org_id=token.org_id, commit=False, token_id=token.id)
         db.session.commit()
+        verified_tokens.clear()
     return token
