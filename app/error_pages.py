@@ -59,5 +59,3 @@ def register_error_handlers(app: Flask) -> None:
     def unexpected(error: Exception) -> Response:
         log.exception("unhandled error on %s %s", request.method, request.path)
         return error_response(500, "internal error", "internal server error; see the server log")
-
-

@@ -40,7 +40,8 @@ def _check_database() -> dict[str, str]:
     try:
         status = schema_status(db.engine)
     except SQLAlchemyError as exc:
-        return {"status": "error", "backend": db.engine.dialect.name, "error": type(getattr(exc, "orig", None) or exc).__name__}
+        cause = getattr(exc, "orig", None) or exc
+        return {"status": "error", "backend": db.engine.dialect.name, "error": type(cause).__name__}
     if not status.current:
         return {"status": "error", "backend": db.engine.dialect.name, "error": status.message}
     return {"status": "ok", "backend": db.engine.dialect.name}

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import secrets
 import string
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -21,9 +21,11 @@ _ALPHABET = string.ascii_letters + string.digits
 Timestamp = sa.DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
 
 
-def Name(length: int) -> sa.types.TypeEngine[str]:  # noqa: N802 - a column type factory
+def Name(length: int) -> sa.types.TypeEngine[str]:
     """A case-sensitive string: MySQL's default collation would make ``Prod`` and ``prod`` the same name."""
     return sa.String(length).with_variant(mysql.VARCHAR(length, collation="utf8mb4_bin"), "mysql", "mariadb")
+
+
 BigInt = sa.BigInteger().with_variant(sa.Integer(), "sqlite")  # SQLite only autoincrements INTEGER
 
 
@@ -34,7 +36,7 @@ def new_id(prefix: str) -> str:
 
 def utcnow() -> datetime:
     """The current time as naive UTC, the form every timestamp column stores."""
-    return datetime.now(timezone.utc).replace(tzinfo=None)
+    return datetime.now(UTC).replace(tzinfo=None)
 
 
 class Organization(db.Model):  # type: ignore[name-defined]
@@ -207,9 +209,7 @@ class RolePermission(db.Model):  # type: ignore[name-defined]
     """A permission attached to a role (both of the same organization)."""
 
     __tablename__ = "role_permissions"
-    __table_args__ = (
-        sa.UniqueConstraint("role_id", "permission_id", name="uq_role_permissions_role_permission"),
-    )
+    __table_args__ = (sa.UniqueConstraint("role_id", "permission_id", name="uq_role_permissions_role_permission"),)
 
     id: Mapped[int] = mapped_column(BigInt, primary_key=True, autoincrement=True)
     role_id: Mapped[str] = mapped_column(sa.ForeignKey("roles.id", ondelete="CASCADE"))

@@ -43,6 +43,8 @@ def schema_status(engine: Engine) -> SchemaStatus:
     if revision is None:
         message = "the database has no schema: run `flask db upgrade` (or `make migrate`) first"
     else:
-        message = (f"the database schema is at revision {revision} but this version needs {head}: "
-                   "run `flask db upgrade` (or `make migrate`)")
+        message = (
+            f"the database schema is at revision {revision} but this version needs {head}: "
+            "run `flask db upgrade` (or `make migrate`)"
+        )
     return SchemaStatus(False, revision, head, message)

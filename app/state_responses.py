@@ -32,5 +32,6 @@ def outputs_state_response(version: StateVersion) -> Response:
     """A state with the real serial, lineage and outputs but no resources (for outputs-only callers)."""
     document = outputs_document(version)
     digest = hashlib.md5(document, usedforsecurity=False).digest()
-    return Response(document, status=200, mimetype="application/json",
-                    headers={"Content-MD5": base64.b64encode(digest).decode()})
+    return Response(
+        document, status=200, mimetype="application/json", headers={"Content-MD5": base64.b64encode(digest).decode()}
+    )

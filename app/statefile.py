@@ -128,8 +128,11 @@ def summarize_bytes(data: bytes) -> StateSummary:
     if not isinstance(document, dict):
         raise InvalidInput("state must be a JSON object")
     resources = document.get("resources")
-    managed = sum(1 for r in resources if isinstance(r, dict) and r.get("mode") == "managed") \
-        if isinstance(resources, list) else 0
+    managed = (
+        sum(1 for r in resources if isinstance(r, dict) and r.get("mode") == "managed")
+        if isinstance(resources, list)
+        else 0
+    )
     found = {key: document[key] for key in ("serial", "lineage", "terraform_version") if key in document}
     found.update(resource_count=managed, outputs=_output_summary(document.get("outputs")))
     return _summary(found)
@@ -156,10 +159,10 @@ def summarize(stream: IO[bytes]) -> StateSummary:
 def _summary(found: dict[str, Any]) -> StateSummary:
     serial = found.get("serial")
     if not isinstance(serial, int) or isinstance(serial, bool) or serial < 0:
-        raise InvalidInput("state must have a non-negative integer \"serial\"")
+        raise InvalidInput('state must have a non-negative integer "serial"')
     lineage = found.get("lineage", "")
     if not isinstance(lineage, str):
-        raise InvalidInput("state \"lineage\" must be a string")
+        raise InvalidInput('state "lineage" must be a string')
     version = found.get("terraform_version")
     version = version if isinstance(version, str) and len(version) <= 40 else None
     return StateSummary(serial, lineage, version, found["outputs"], found["resource_count"])
@@ -186,7 +189,7 @@ def _build_object(events: Iterator[Any], prefix: str) -> Any:
             builder.event(event, value)
             return builder.value
         builder.event(event, value)
-    raise InvalidInput("state is not valid JSON: document ends inside \"outputs\"")
+    raise InvalidInput('state is not valid JSON: document ends inside "outputs"')
 
 
 def _output_summary(outputs: Any) -> dict[str, Any]:

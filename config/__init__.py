@@ -275,8 +275,7 @@ def _basic_users(env: _Env) -> tuple[tuple[str, str], ...]:
         name, sep, hashed = entry.partition(":")
         if not sep or not name or not hashed.startswith(("$2a$", "$2b$", "$2y$", "$argon2")):
             raise ConfigError(
-                "AUTH_BASIC_USERS: each entry must be user:<bcrypt or argon2 hash> "
-                f"(entry for {name or '?'!r} is not)"
+                f"AUTH_BASIC_USERS: each entry must be user:<bcrypt or argon2 hash> (entry for {name or '?'!r} is not)"
             )
         users.append((name, hashed))
     return tuple(users)
@@ -296,9 +295,7 @@ def load_config(environ: Mapping[str, str] | None = None) -> Config:
     data_dir = Path(env.text("STATESMAN_DATA_DIR", default="data") or "data").expanduser().absolute()
     host, port = _listen(env)
     workers, workers_explicit = _workers(env)
-    query_backend = env.choice(
-        "OPENTACO_QUERY_BACKEND", "TACO_QUERY_BACKEND", allowed=QUERY_BACKENDS, default="sqlite"
-    )
+    query_backend = env.choice("OPENTACO_QUERY_BACKEND", "TACO_QUERY_BACKEND", allowed=QUERY_BACKENDS, default="sqlite")
     max_size = env.text("MAX_STATE_SIZE")
     lock_ttl = env.text("LOCK_TTL")
     kms_key = env.secret("KMS_KEY")

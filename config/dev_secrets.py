@@ -33,8 +33,11 @@ def ensure_development_secrets(config: Config) -> Config:
     if config.kms_backend == "local" and config.kms_key is None:
         key = base64.b64encode(os.urandom(32)).decode()
         if _create_once(config.dev_kms_key_file, key):
-            log.warning("development mode: generated an encryption key in %s (mode 0600); keep it with the data, "
-                        "states cannot be read without it", config.dev_kms_key_file)
+            log.warning(
+                "development mode: generated an encryption key in %s (mode 0600); keep it with the data, "
+                "states cannot be read without it",
+                config.dev_kms_key_file,
+            )
     if config.secret_key is None and _create_once(config.dev_secret_key_file, secrets.token_urlsafe(48)):
         log.warning("development mode: generated a signing secret in %s (mode 0600)", config.dev_secret_key_file)
     return with_development_defaults(replace(config))

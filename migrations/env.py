@@ -22,8 +22,12 @@ config.set_main_option("sqlalchemy.url", get_engine().url.render_as_string(hide_
 
 def run_migrations_offline():
     """Emit SQL to stdout instead of running it (``flask db upgrade --sql``)."""
-    context.configure(url=config.get_main_option("sqlalchemy.url"), target_metadata=target_db.metadata,
-                      literal_binds=True, render_as_batch=True)
+    context.configure(
+        url=config.get_main_option("sqlalchemy.url"),
+        target_metadata=target_db.metadata,
+        literal_binds=True,
+        render_as_batch=True,
+    )
     with context.begin_transaction():
         context.run_migrations()
 

@@ -53,7 +53,7 @@ def migrate_database(config: Config) -> None:
     drivers_of(app).close()
 
 
-def drivers_of(app: Flask):  # noqa: ANN201 - test helper
+def drivers_of(app: Flask):
     with app.app_context():
         return drivers()
 

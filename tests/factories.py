@@ -15,8 +15,14 @@ def make_org(app: Flask, name: str = "acme") -> str:
         return orgs.create_org(name).id
 
 
-def make_token(app: Flask, org: str = "acme", subject: str | None = "alice", scope: str = "full",
-               workspace: str | None = None, role: str | None = "admin") -> str:
+def make_token(
+    app: Flask,
+    org: str = "acme",
+    subject: str | None = "alice",
+    scope: str = "full",
+    workspace: str | None = None,
+    role: str | None = "admin",
+) -> str:
     """A token secret for ``subject`` (a member of ``org`` with ``role``; the org is created if missing)."""
     with app.app_context():
         organization = orgs.get_org(org) or orgs.create_org(org)

@@ -22,7 +22,7 @@ class FakeIssuer:
         issuer = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 - http.server API
+            def do_GET(self) -> None:
                 if self.path == "/.well-known/openid-configuration":
                     self._json({"issuer": issuer.url, "jwks_uri": f"{issuer.url}/jwks"})
                 elif self.path == "/jwks":
@@ -63,12 +63,27 @@ class FakeIssuer:
             keys.append(jwk)
         return keys
 
-    def mint(self, project: str = "acme", state: str = "prod", audience: str = "statesman", ttl: int = 300,
-             issuer: str | None = None, subject: str = "ci-pipeline", **extra: Any) -> str:
+    def mint(
+        self,
+        project: str = "acme",
+        state: str = "prod",
+        audience: str = "statesman",
+        ttl: int = 300,
+        issuer: str | None = None,
+        subject: str = "ci-pipeline",
+        **extra: Any,
+    ) -> str:
         kid, key = self._keys[-1]
         now = int(time.time())
-        claims = {"iss": issuer or self.url, "sub": subject, "aud": audience, "iat": now, "exp": now + ttl,
-                  "terraform-backend": {"project": project, "state": state}, **extra}
+        claims = {
+            "iss": issuer or self.url,
+            "sub": subject,
+            "aud": audience,
+            "iat": now,
+            "exp": now + ttl,
+            "terraform-backend": {"project": project, "state": state},
+            **extra,
+        }
         return jwt.encode(claims, key, algorithm="RS256", headers={"kid": kid})
 
     def close(self) -> None:

@@ -31,15 +31,17 @@ def server_environment(data_dir: Path, port: int, workers: int, extra: dict[str,
     import base64
 
     env = {k: v for k, v in os.environ.items() if not k.startswith(_OUR_PREFIXES)}
-    env.update({
-        "STATESMAN_DATA_DIR": str(data_dir),
-        "LISTEN_ADDR": f"127.0.0.1:{port}",
-        "WEB_CONCURRENCY": str(workers),
-        "KMS_KEY": base64.b64encode(TEST_KEY).decode(),
-        "OPENTACO_SECRET_KEY": "e2e-signing-secret",
-        "FLASK_APP": "app",
-        "LOG_LEVEL": "warning",
-    })
+    env.update(
+        {
+            "STATESMAN_DATA_DIR": str(data_dir),
+            "LISTEN_ADDR": f"127.0.0.1:{port}",
+            "WEB_CONCURRENCY": str(workers),
+            "KMS_KEY": base64.b64encode(TEST_KEY).decode(),
+            "OPENTACO_SECRET_KEY": "e2e-signing-secret",
+            "FLASK_APP": "app",
+            "LOG_LEVEL": "warning",
+        }
+    )
     env.update(extra or {})
     return env
 
@@ -61,8 +63,14 @@ class LiveServer:
 
     def flask(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         """Run a ``flask`` admin command against the same configuration."""
-        result = subprocess.run([sys.executable, "-m", "flask", *args], env=self.env, cwd=REPO_ROOT,
-                                capture_output=True, text=True, timeout=60)
+        result = subprocess.run(
+            [sys.executable, "-m", "flask", *args],
+            env=self.env,
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         if check and result.returncode != 0:
             raise RuntimeError(f"flask {' '.join(args)} exited {result.returncode}: {result.stderr[-2000:]}")
         return result
@@ -79,8 +87,14 @@ class LiveServer:
     def start(self, timeout: float = 120.0) -> None:
         """Start the launcher and wait until ``/healthz`` answers."""
         log = open(self.log_path, "ab")  # noqa: SIM115 - the child owns it
-        self.process = subprocess.Popen([sys.executable, "-m", "app.cli.server"], env=self.env, cwd=REPO_ROOT,
-                                        stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "app.cli.server"],
+            env=self.env,
+            cwd=REPO_ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         log.close()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -119,13 +133,15 @@ class LiveServer:
             self.process.wait(timeout=10)
 
 
-def start_server(data_dir: Path, workers: int = 4, extra_env: dict[str, str] | None = None,
-                 scheme: str = "http") -> LiveServer:
+def start_server(
+    data_dir: Path, workers: int = 4, extra_env: dict[str, str] | None = None, scheme: str = "http"
+) -> LiveServer:
     """Migrate a fresh database in ``data_dir`` and start a server on a free port."""
     data_dir.mkdir(parents=True, exist_ok=True)
     port = free_port()
-    server = LiveServer(data_dir, port, server_environment(data_dir, port, workers, extra_env),
-                        data_dir / "server.log", scheme)
+    server = LiveServer(
+        data_dir, port, server_environment(data_dir, port, workers, extra_env), data_dir / "server.log", scheme
+    )
     server.flask("db", "upgrade")
     server.start()
     return server

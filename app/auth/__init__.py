@@ -64,8 +64,9 @@ def _from_jwt(token: str) -> Principal:
     org = get_org_by_name(grant.org_name)
     if org is None:
         raise Unauthenticated(f"JWT grants organization {grant.org_name!r}, which does not exist")
-    return Principal(subject=grant.subject, kind="jwt", org_id=org.id, workspace_name=grant.workspace_name,
-                     email=grant.email)
+    return Principal(
+        subject=grant.subject, kind="jwt", org_id=org.id, workspace_name=grant.workspace_name, email=grant.email
+    )
 
 
 def _from_token(secret: str) -> Principal:

@@ -16,8 +16,9 @@ from app.repositories.orgs import create_org, get_org
 from app.repositories.workspaces import ensure_workspace, get_workspace, get_workspace_by_ref
 
 
-def open_org(principal: Principal, org_ref: str, action: str, workspace_name: str | None = None, *,
-             create_missing: bool = False) -> Organization:
+def open_org(
+    principal: Principal, org_ref: str, action: str, workspace_name: str | None = None, *, create_missing: bool = False
+) -> Organization:
     """The organization, after checking ``action`` on ``workspace_name``; ``NotFound`` when missing or invisible.
 
     With authentication disabled (development) a missing organization is created on first write or lock.
@@ -31,8 +32,9 @@ def open_org(principal: Principal, org_ref: str, action: str, workspace_name: st
     return org
 
 
-def open_workspace(principal: Principal, org: Organization, ref: str, *, by_id: bool = False,
-                   create_missing: bool = False) -> Workspace:
+def open_workspace(
+    principal: Principal, org: Organization, ref: str, *, by_id: bool = False, create_missing: bool = False
+) -> Workspace:
     """The workspace ``ref`` (a name, or also an id when ``by_id``); created on demand when the caller may write."""
     workspace = get_workspace_by_ref(org, ref) if by_id else get_workspace(org, ref)
     if workspace is not None:
@@ -53,5 +55,3 @@ def default_org_ref(principal: Principal, requested: str | None) -> str:
     if principal.org_id:
         return principal.org_id
     raise NotFound("no organization given: add ?org=<organization> to the URL")
-
-

@@ -48,11 +48,15 @@ class JwtVerifier:
         self._guard = threading.Lock()
 
     def verify(self, token: str) -> JwtGrant:
-        """The grant of a valid token; ``Unauthenticated`` for any invalid one, ``BackendUnavailable`` if unreachable."""
+        """The grant of a valid token; ``Unauthenticated`` if invalid, ``BackendUnavailable`` if unreachable."""
         try:
             key = self._keys().get_signing_key_from_jwt(token)
             claims = jwt.decode(
-                token, key.key, algorithms=ALGORITHMS, audience=self.audience, issuer=self.issuer,
+                token,
+                key.key,
+                algorithms=ALGORITHMS,
+                audience=self.audience,
+                issuer=self.issuer,
                 options={"require": ["exp", "iss", "sub"], "verify_aud": self.audience is not None},
                 leeway=30,
             )
@@ -65,8 +69,13 @@ class JwtVerifier:
     def _keys(self) -> jwt.PyJWKClient:
         with self._guard:
             if self._jwks is None or time.monotonic() - self._discovered_at > DISCOVERY_TTL_SECONDS:
-                self._jwks = jwt.PyJWKClient(self._discover_jwks_uri(), cache_jwk_set=True, lifespan=300,
-                                             timeout=HTTP_TIMEOUT_SECONDS, cooldown_duration=self._cooldown)
+                self._jwks = jwt.PyJWKClient(
+                    self._discover_jwks_uri(),
+                    cache_jwk_set=True,
+                    lifespan=300,
+                    timeout=HTTP_TIMEOUT_SECONDS,
+                    cooldown_duration=self._cooldown,
+                )
                 self._discovered_at = time.monotonic()
             return self._jwks
 
@@ -87,5 +96,5 @@ def _grant(claims: dict[str, Any]) -> JwtGrant:
         raise Unauthenticated("JWT has no terraform-backend claim with a project")
     state = scope.get("state", "*")
     if not isinstance(state, str) or not state:
-        raise Unauthenticated("JWT terraform-backend.state must be a workspace name or \"*\"")
+        raise Unauthenticated('JWT terraform-backend.state must be a workspace name or "*"')
     return JwtGrant(str(claims["sub"]), scope["project"], None if state == "*" else state, claims.get("email"))

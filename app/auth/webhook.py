@@ -62,9 +62,11 @@ def resolve_org_header(value: str | None) -> Organization | None:
 
 def unknown_org(ref: str) -> NotFound:
     """The 404 for an organization that is unknown, or that the caller may not see (the same words for both)."""
-    return NotFound(f"organization {ref!r} is not known to this server or not visible to this user; sync it "
-                    "first (POST /internal/api/orgs/sync or `make sync-org`) and make the user a member "
-                    "(POST /internal/api/users)")
+    return NotFound(
+        f"organization {ref!r} is not known to this server or not visible to this user; sync it "
+        "first (POST /internal/api/orgs/sync or `make sync-org`) and make the user a member "
+        "(POST /internal/api/users)"
+    )
 
 
 def current_webhook_caller(*, with_org: bool = True) -> WebhookCaller:

@@ -75,8 +75,9 @@ def list_orgs() -> None:
 @click.argument("subject")
 @click.option("--org", "org_name", required=True, help="Organization the user joins.")
 @click.option("--email", default=None)
-@click.option("--role", default=None,
-              help="Role to give (id or name). Default: admin, for a member who has no role in --org yet.")
+@click.option(
+    "--role", default=None, help="Role to give (id or name). Default: admin, for a member who has no role in --org yet."
+)
 @_domain_errors
 def create_user(subject: str, org_name: str, email: str | None, role: str | None) -> None:
     """Create user SUBJECT (idempotent), make them a member of --org and give them a role."""
@@ -102,8 +103,15 @@ def create_user(subject: str, org_name: str, email: str | None, role: str | None
 @click.option("--expires-in", default=None, help="Lifetime such as 12h or 30d (default: no expiry).")
 @click.option("--description", default="", help="What the token is for.")
 @_domain_errors
-def create_token(org_name: str, subject: str | None, read_only: bool, outputs_only: bool, workspace: str | None,
-                 expires_in: str | None, description: str) -> None:
+def create_token(
+    org_name: str,
+    subject: str | None,
+    read_only: bool,
+    outputs_only: bool,
+    workspace: str | None,
+    expires_in: str | None,
+    description: str,
+) -> None:
     """Create an API token and print it once."""
     from datetime import timedelta
 
@@ -112,14 +120,18 @@ def create_token(org_name: str, subject: str | None, read_only: bool, outputs_on
     if subject is not None:
         user = users.get_user_by_subject(subject)
         if user is None or not orgs.is_member(org.id, user.id):
-            raise StatesmanError(f"user {subject!r} is not a member of {org.name!r}; "
-                                 f"run: flask users create {subject} --org {org.name}")
+            raise StatesmanError(
+                f"user {subject!r} is not a member of {org.name!r}; run: flask users create {subject} --org {org.name}"
+            )
     scope = "outputs-only" if outputs_only else "read-only" if read_only else "full"
     lifetime = timedelta(seconds=parse_duration("--expires-in", expires_in)) if expires_in else None
-    token, secret = tokens.create_token(org, user, _actor(), scope=scope, expires_in=lifetime,
-                                        workspace_name=workspace, description=description)
-    click.echo(f"created token {token.id} ({scope}) for {subject or 'organization ' + org.name}; "
-               "it is shown only once:", err=True)
+    token, secret = tokens.create_token(
+        org, user, _actor(), scope=scope, expires_in=lifetime, workspace_name=workspace, description=description
+    )
+    click.echo(
+        f"created token {token.id} ({scope}) for {subject or 'organization ' + org.name}; it is shown only once:",
+        err=True,
+    )
     click.echo(secret)
 
 
@@ -131,8 +143,10 @@ def list_tokens(org_name: str) -> None:
     for token in tokens.list_tokens(_org(org_name)):
         state = "revoked" if token.revoked_at else "active"
         owner = token.user.subject if token.user else "(organization)"
-        click.echo(f"{token.id}\t{owner}\t{token.scope}\t{state}\texpires={token.expires_at or 'never'}"
-                   f"\tlast_used={token.last_used_at or 'never'}")
+        click.echo(
+            f"{token.id}\t{owner}\t{token.scope}\t{state}\texpires={token.expires_at or 'never'}"
+            f"\tlast_used={token.last_used_at or 'never'}"
+        )
 
 
 @tokens_cli.command("revoke")
@@ -153,8 +167,10 @@ def list_workspaces(org_name: str) -> None:
     for workspace in found:
         current = state_versions.get_current_version(workspace)
         lock = get_lock(workspace)
-        click.echo(f"{workspace.id}\t{workspace.name}\tserial={current.serial if current else '-'}"
-                   f"\tlocked_by={lock.lock_id if lock else '-'}")
+        click.echo(
+            f"{workspace.id}\t{workspace.name}\tserial={current.serial if current else '-'}"
+            f"\tlocked_by={lock.lock_id if lock else '-'}"
+        )
 
 
 @workspaces_cli.command("force-unlock")
@@ -192,8 +208,10 @@ def list_versions(org_name: str, workspace: str) -> None:
     versions, _ = state_versions.list_versions(found)
     for version in versions:
         marker = "*" if version.id == found.current_version_id else " "
-        click.echo(f"{marker} {version.id}\tserial={version.serial}\tsize={version.size}"
-                   f"\t{version.created_at.isoformat()}Z\tby={version.created_by}")
+        click.echo(
+            f"{marker} {version.id}\tserial={version.serial}\tsize={version.size}"
+            f"\t{version.created_at.isoformat()}Z\tby={version.created_by}"
+        )
 
 
 @versions_cli.command("download")
@@ -205,8 +223,7 @@ def list_versions(org_name: str, workspace: str) -> None:
 def download_version(org_name: str, workspace: str, version_id: str | None, output: Any) -> None:
     """Write a state version's exact bytes."""
     found = _workspace(org_name, workspace)
-    version = (state_versions.get_version(found, version_id) if version_id
-               else state_versions.get_current_version(found))
+    version = state_versions.get_version(found, version_id) if version_id else state_versions.get_current_version(found)
     if version is None:
         raise StatesmanError("no such state version")
     for chunk in state_versions.open_version(version):

@@ -17,7 +17,9 @@ def require_current_schema(app: Flask) -> None:
         try:
             status = schema_status(db.engine)
         except SQLAlchemyError as exc:
-            sys.exit(f"statesman: cannot reach the metadata database ({db.engine.url.render_as_string()}): "
-                     f"{type(getattr(exc, 'orig', None) or exc).__name__}")
+            sys.exit(
+                f"statesman: cannot reach the metadata database ({db.engine.url.render_as_string()}): "
+                f"{type(getattr(exc, 'orig', None) or exc).__name__}"
+            )
         if not status.current:
             sys.exit(f"statesman: {status.message}")

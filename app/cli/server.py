@@ -36,10 +36,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("-s3-prefix", "--s3-prefix", dest="s3_prefix", help="S3 key prefix (OPENTACO_S3_PREFIX)")
     parser.add_argument("-s3-region", "--s3-region", dest="s3_region", help="S3 region (OPENTACO_S3_REGION)")
     parser.add_argument("-workers", "--workers", type=int, help="gunicorn worker processes (WEB_CONCURRENCY)")
-    parser.add_argument("-auth-disable", "--auth-disable", dest="auth_disable", action="store_true",
-                        help="development only: no authentication, every request acts as an admin")
-    parser.add_argument("-dev", "--dev", action="store_true",
-                        help="development mode: generated keys under ./data (STATESMAN_ENV=development)")
+    parser.add_argument(
+        "-auth-disable",
+        "--auth-disable",
+        dest="auth_disable",
+        action="store_true",
+        help="development only: no authentication, every request acts as an admin",
+    )
+    parser.add_argument(
+        "-dev",
+        "--dev",
+        action="store_true",
+        help="development mode: generated keys under ./data (STATESMAN_ENV=development)",
+    )
     return parser.parse_args(argv)
 
 
@@ -79,9 +88,13 @@ def main(argv: list[str] | None = None) -> None:
     except ConfigError as exc:
         sys.exit(f"statesman: configuration error: {exc}")
     scheme = "https" if config.tls_cert else "http"
-    print(f"statesman: serving on {scheme}://{config.listen_host}:{config.port} with "
-          f"{config.web_concurrency} worker(s); storage={config.storage_backend} locks={config.lock_backend} "
-          f"kms={config.kms_backend}", file=sys.stderr, flush=True)
+    print(
+        f"statesman: serving on {scheme}://{config.listen_host}:{config.port} with "
+        f"{config.web_concurrency} worker(s); storage={config.storage_backend} locks={config.lock_backend} "
+        f"kms={config.kms_backend}",
+        file=sys.stderr,
+        flush=True,
+    )
     os.execvp(sys.executable, [sys.executable, "-m", "gunicorn", "--config", str(GUNICORN_CONF), "wsgi:app"])
 
 

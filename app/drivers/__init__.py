@@ -14,8 +14,9 @@ if TYPE_CHECKING:
     from app.drivers.storage.base import StorageDriver
 
 
-def build_from_registry(kind: str, setting: str, name: str, registry: Mapping[str, Callable[[Config], Any]],
-                        config: Config) -> Any:
+def build_from_registry(
+    kind: str, setting: str, name: str, registry: Mapping[str, Callable[[Config], Any]], config: Config
+) -> Any:
     """Build the driver ``name`` of ``kind``; an unknown name fails fast, listing the valid ones."""
     try:
         factory = registry[name]

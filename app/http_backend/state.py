@@ -27,8 +27,9 @@ def unit_org() -> str:
     return default_org_ref(current_principal(), request.args.get("org"))
 
 
-def resolve(org_ref: str, ref: str, by_id: bool, action: str, *,
-            create_missing: bool = False) -> tuple[Organization, Workspace]:
+def resolve(
+    org_ref: str, ref: str, by_id: bool, action: str, *, create_missing: bool = False
+) -> tuple[Organization, Workspace]:
     """The organization and workspace a request names, with ``action`` authorized on the workspace."""
     principal = current_principal()
     if not by_id:

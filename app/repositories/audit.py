@@ -11,8 +11,16 @@ from app.extensions import db
 from app.models import AuditEvent, Workspace
 
 
-def record_event(action: str, outcome: str, actor: str, *, org_id: str | None = None,
-                 workspace: Workspace | None = None, commit: bool = True, **detail: Any) -> AuditEvent:
+def record_event(
+    action: str,
+    outcome: str,
+    actor: str,
+    *,
+    org_id: str | None = None,
+    workspace: Workspace | None = None,
+    commit: bool = True,
+    **detail: Any,
+) -> AuditEvent:
     """Add an audit event (committed unless ``commit=False`` joins the caller's transaction)."""
     event = AuditEvent(
         actor=actor,
@@ -40,10 +48,18 @@ def list_events(org_id: str | None = None, workspace_name: str | None = None, li
     return list(db.session.scalars(query))
 
 
-def search_events(org_id: str, *, workspace_id: str | None = None, workspace_name: str | None = None,
-                  actor: str | None = None, action: str | None = None, since: datetime | None = None,
-                  until: datetime | None = None, offset: int = 0,
-                  limit: int = 100) -> tuple[list[AuditEvent], int]:
+def search_events(
+    org_id: str,
+    *,
+    workspace_id: str | None = None,
+    workspace_name: str | None = None,
+    actor: str | None = None,
+    action: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    offset: int = 0,
+    limit: int = 100,
+) -> tuple[list[AuditEvent], int]:
     """A page of the organization's events, newest first, and the total that match.
 
     ``workspace_id`` and ``workspace_name`` together match either (a unit named by id or name); ``action`` ending

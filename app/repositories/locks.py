@@ -22,9 +22,9 @@ def parse_lock_info(body: bytes) -> tuple[str, str]:
         text = body.decode("utf-8")
         info = json.loads(text)
     except (UnicodeDecodeError, ValueError):
-        raise InvalidInput("lock info must be a JSON object with a string \"ID\"") from None
+        raise InvalidInput('lock info must be a JSON object with a string "ID"') from None
     if not isinstance(info, dict) or not isinstance(info.get("ID"), str) or not info["ID"].strip():
-        raise InvalidInput("lock info must be a JSON object with a non-empty string \"ID\"")
+        raise InvalidInput('lock info must be a JSON object with a non-empty string "ID"')
     wrong = [f for f in LOCKINFO_FIELDS if f in info and not isinstance(info[f], str)]
     if wrong:
         raise InvalidInput(f"lock info fields must be strings: {', '.join(wrong)}")
@@ -53,8 +53,7 @@ def lock_workspace(workspace: Workspace, lock_id: str, info: str, actor: str) ->
     try:
         held = drivers().locks.acquire(workspace.id, lock_id, info)
     except LockConflict as conflict:
-        record_event("lock", "conflict", actor, workspace=workspace, lock_id=lock_id,
-                     holder_id=conflict.holder.lock_id)
+        record_event("lock", "conflict", actor, workspace=workspace, lock_id=lock_id, holder_id=conflict.holder.lock_id)
         raise
     record_event("lock", "ok", actor, workspace=workspace, lock_id=lock_id)
     return held
@@ -65,8 +64,9 @@ def unlock_workspace(workspace: Workspace, lock_id: str, actor: str) -> HeldLock
     try:
         released = drivers().locks.release(workspace.id, lock_id)
     except LockConflict as conflict:
-        record_event("unlock", "conflict", actor, workspace=workspace, lock_id=lock_id,
-                     holder_id=conflict.holder.lock_id)
+        record_event(
+            "unlock", "conflict", actor, workspace=workspace, lock_id=lock_id, holder_id=conflict.holder.lock_id
+        )
         raise
     if released:
         record_event("unlock", "ok", actor, workspace=workspace, lock_id=lock_id)

@@ -45,11 +45,17 @@ def list_orgs() -> list[Organization]:
     return list(db.session.scalars(db.select(Organization).order_by(Organization.name)))
 
 
-def create_org(name: str, display_name: str = "", external_org_id: str | None = None,
-               created_by: str | None = None) -> Organization:
+def create_org(
+    name: str, display_name: str = "", external_org_id: str | None = None, created_by: str | None = None
+) -> Organization:
     """Create an organization with its built-in roles; raises ``Conflict`` when the name or external id is taken."""
-    org = Organization(id=new_id("org"), name=check_name("organization", name), display_name=display_name or name,
-                       external_org_id=external_org_id, created_by=created_by)
+    org = Organization(
+        id=new_id("org"),
+        name=check_name("organization", name),
+        display_name=display_name or name,
+        external_org_id=external_org_id,
+        created_by=created_by,
+    )
     try:
         add_builtin_roles(org, created_by)
         db.session.commit()
@@ -73,9 +79,10 @@ def is_member(org_id: str, user_id: str) -> bool:
     remembered: set[tuple[str, str]] | None = g.setdefault(_MEMBER_CACHE_KEY, set()) if has_app_context() else None
     if remembered is not None and (org_id, user_id) in remembered:
         return True
-    found = db.session.scalar(
-        db.select(Membership.id).where(Membership.org_id == org_id, Membership.user_id == user_id)
-    ) is not None
+    found = (
+        db.session.scalar(db.select(Membership.id).where(Membership.org_id == org_id, Membership.user_id == user_id))
+        is not None
+    )
     if found and remembered is not None:
         remembered.add((org_id, user_id))
     return found
@@ -129,8 +136,9 @@ def _slugify(text: str) -> str:
     return slug or "org"
 
 
-def provision_org(wanted_name: str, display_name: str, external_org_id: str | None, creator: User | None,
-                  actor: str) -> Organization:
+def provision_org(
+    wanted_name: str, display_name: str, external_org_id: str | None, creator: User | None, actor: str
+) -> Organization:
     """Create an organization under a derived unique name, with built-in roles and ``creator`` as its admin.
 
     Raises ``Conflict`` when ``external_org_id`` already belongs to an organization.
@@ -138,15 +146,27 @@ def provision_org(wanted_name: str, display_name: str, external_org_id: str | No
     for _ in range(_NAME_ATTEMPTS):
         if external_org_id and get_org_by_external_id(external_org_id) is not None:
             raise Conflict(f"an organization with external id {external_org_id!r} already exists")
-        org = Organization(id=new_id("org"), name=derive_org_name(wanted_name),
-                           display_name=display_name or wanted_name, external_org_id=external_org_id,
-                           created_by=actor)
+        org = Organization(
+            id=new_id("org"),
+            name=derive_org_name(wanted_name),
+            display_name=display_name or wanted_name,
+            external_org_id=external_org_id,
+            created_by=actor,
+        )
         try:
             add_builtin_roles(org, actor)
             if creator is not None:
                 _add_admin(org, creator, actor)
-            record_event("org.create", "ok", actor, org_id=org.id, commit=False, name=org.name,
-                         display_name=org.display_name, external_org_id=external_org_id)
+            record_event(
+                "org.create",
+                "ok",
+                actor,
+                org_id=org.id,
+                commit=False,
+                name=org.name,
+                display_name=org.display_name,
+                external_org_id=external_org_id,
+            )
             db.session.commit()
             return org
         except IntegrityError:
@@ -161,8 +181,9 @@ def _add_admin(org: Organization, user: User, actor: str) -> None:
     db.session.add(RoleAssignment(org_id=org.id, user_id=user.id, role_id=admin.id, created_by=actor))
 
 
-def sync_org(name: str, display_name: str, external_org_id: str, creator: User | None,
-             actor: str) -> tuple[Organization, bool]:
+def sync_org(
+    name: str, display_name: str, external_org_id: str, creator: User | None, actor: str
+) -> tuple[Organization, bool]:
     """The organization keyed by ``external_org_id``, created when missing (returns it and whether it was created).
 
     Idempotent: an existing organization keeps its URL name; only a changed display name is updated.
@@ -178,42 +199,61 @@ def sync_org(name: str, display_name: str, external_org_id: str, creator: User |
     if display_name and existing.display_name != display_name:
         previous = existing.display_name
         existing.display_name = display_name
-        record_event("org.update", "ok", actor, org_id=existing.id, commit=False, display_name=display_name,
-                     previous_display_name=previous)
+        record_event(
+            "org.update",
+            "ok",
+            actor,
+            org_id=existing.id,
+            commit=False,
+            display_name=display_name,
+            previous_display_name=previous,
+        )
         db.session.commit()
     return existing, False
 
 
 def list_member_orgs(user_id: str) -> list[Organization]:
     """The organizations the user belongs to, by name."""
-    return list(db.session.scalars(
-        db.select(Organization).join(Membership, Membership.org_id == Organization.id)
-        .where(Membership.user_id == user_id).order_by(Organization.name)
-    ))
+    return list(
+        db.session.scalars(
+            db.select(Organization)
+            .join(Membership, Membership.org_id == Organization.id)
+            .where(Membership.user_id == user_id)
+            .order_by(Organization.name)
+        )
+    )
 
 
 def list_members(org: Organization) -> list[User]:
     """The organization's members by subject."""
-    return list(db.session.scalars(
-        db.select(User).join(Membership, Membership.user_id == User.id)
-        .where(Membership.org_id == org.id).order_by(User.subject)
-    ))
+    return list(
+        db.session.scalars(
+            db.select(User)
+            .join(Membership, Membership.user_id == User.id)
+            .where(Membership.org_id == org.id)
+            .order_by(User.subject)
+        )
+    )
 
 
 def get_member(org: Organization, subject: str) -> User | None:
     """The member with this subject, or None (users of other organizations are never found)."""
     return db.session.scalar(
-        db.select(User).join(Membership, Membership.user_id == User.id)
+        db.select(User)
+        .join(Membership, Membership.user_id == User.id)
         .where(Membership.org_id == org.id, User.subject == subject)
     )
 
 
 def find_members_by_email(org: Organization, email: str) -> list[User]:
     """The members with this email (case-insensitive)."""
-    return list(db.session.scalars(
-        db.select(User).join(Membership, Membership.user_id == User.id)
-        .where(Membership.org_id == org.id, db.func.lower(User.email) == email.strip().lower())
-    ))
+    return list(
+        db.session.scalars(
+            db.select(User)
+            .join(Membership, Membership.user_id == User.id)
+            .where(Membership.org_id == org.id, db.func.lower(User.email) == email.strip().lower())
+        )
+    )
 
 
 def join_org(org: Organization, user: User, actor: str, role_ref: str | None = None) -> tuple[bool, list[str]]:

@@ -55,8 +55,7 @@ def get_version(workspace: Workspace, version_id: str) -> StateVersion | None:
 
 def list_versions(workspace: Workspace, offset: int = 0, limit: int | None = None) -> tuple[list[StateVersion], int]:
     """A page of the workspace's versions, newest first, and the total count."""
-    base = db.select(StateVersion).where(StateVersion.workspace_id == workspace.id,
-                                         StateVersion.status == "finalized")
+    base = db.select(StateVersion).where(StateVersion.workspace_id == workspace.id, StateVersion.status == "finalized")
     total = db.session.scalar(db.select(db.func.count()).select_from(base.subquery())) or 0
     query = base.order_by(StateVersion.number.desc()).offset(offset)
     if limit is not None:
@@ -78,8 +77,15 @@ def read_version_bytes(version: StateVersion) -> bytes:
     return b"".join(open_version(version))
 
 
-def write_state(workspace: Workspace, body: StateBody, actor: str, *, lock_id: str | None = None,
-                force: bool = False, version_id: str | None = None) -> WriteResult:
+def write_state(
+    workspace: Workspace,
+    body: StateBody,
+    actor: str,
+    *,
+    lock_id: str | None = None,
+    force: bool = False,
+    version_id: str | None = None,
+) -> WriteResult:
     """Store ``body`` as the workspace's new current version, enforcing the lock and the serial/lineage guard.
 
     ``force`` (audited) skips the serial and lineage checks, never the lock. ``version_id`` names the new version
@@ -95,8 +101,9 @@ def write_state(workspace: Workspace, body: StateBody, actor: str, *, lock_id: s
     try:
         _check_guard(current, summary, force)
     except Conflict as refused:
-        record_event("state.write", "conflict", actor, workspace=workspace, serial=summary.serial,
-                     reason=refused.message)
+        record_event(
+            "state.write", "conflict", actor, workspace=workspace, serial=summary.serial, reason=refused.message
+        )
         raise
     version_id = version_id or new_id("sv")
     storage_key = f"{workspace.id}/{version_id}"
@@ -139,17 +146,35 @@ def _check_guard(current: StateVersion | None, summary: StateSummary, force: boo
         )
 
 
-def _publish(workspace: Workspace, body: StateBody, summary: StateSummary, actor: str, version_id: str,
-             storage_key: str, key_id: str, forced: bool) -> StateVersion:
+def _publish(
+    workspace: Workspace,
+    body: StateBody,
+    summary: StateSummary,
+    actor: str,
+    version_id: str,
+    storage_key: str,
+    key_id: str,
+    forced: bool,
+) -> StateVersion:
     """Insert the version row and flip the current pointer atomically; retried if another writer won the race."""
     for _ in range(_PUBLISH_ATTEMPTS):
         counter = workspace.version_counter
         version = StateVersion(
-            id=version_id, workspace_id=workspace.id, number=counter + 1, serial=summary.serial,
-            lineage=summary.lineage, md5=body.md5_hex, sha256=body.sha256, size=body.size,
-            storage_key=storage_key, kms_key_id=key_id, outputs=summary.outputs,
-            resource_count=summary.resource_count, terraform_version=summary.terraform_version,
-            created_by=actor, created_at=utcnow(),
+            id=version_id,
+            workspace_id=workspace.id,
+            number=counter + 1,
+            serial=summary.serial,
+            lineage=summary.lineage,
+            md5=body.md5_hex,
+            sha256=body.sha256,
+            size=body.size,
+            storage_key=storage_key,
+            kms_key_id=key_id,
+            outputs=summary.outputs,
+            resource_count=summary.resource_count,
+            terraform_version=summary.terraform_version,
+            created_by=actor,
+            created_at=utcnow(),
         )
         db.session.add(version)
         flipped = db.session.execute(
@@ -158,8 +183,16 @@ def _publish(workspace: Workspace, body: StateBody, summary: StateSummary, actor
             .values(current_version_id=version_id, version_counter=counter + 1, updated_at=utcnow())
         ).rowcount  # type: ignore[attr-defined]
         if flipped == 1:
-            record_event("state.write", "forced" if forced else "ok", actor, workspace=workspace, commit=False,
-                         serial=summary.serial, version_id=version_id, size=body.size)
+            record_event(
+                "state.write",
+                "forced" if forced else "ok",
+                actor,
+                workspace=workspace,
+                commit=False,
+                serial=summary.serial,
+                version_id=version_id,
+                size=body.size,
+            )
             db.session.commit()
             db.session.refresh(workspace)
             return version
@@ -186,12 +219,14 @@ def _apply_retention(workspace: Workspace) -> None:
     keep = config().max_versions
     if keep <= 0:
         return
-    doomed = list(db.session.scalars(
-        db.select(StateVersion)
-        .where(StateVersion.workspace_id == workspace.id, StateVersion.id != workspace.current_version_id)
-        .order_by(StateVersion.number.desc())
-        .offset(keep - 1)
-    ))
+    doomed = list(
+        db.session.scalars(
+            db.select(StateVersion)
+            .where(StateVersion.workspace_id == workspace.id, StateVersion.id != workspace.current_version_id)
+            .order_by(StateVersion.number.desc())
+            .offset(keep - 1)
+        )
+    )
     if not doomed:
         return
     keys = [v.storage_key for v in doomed]
@@ -212,16 +247,24 @@ def rollback_to(workspace: Workspace, version: StateVersion, actor: str, lock_id
     data = json.dumps(document, indent=2).encode() + b"\n"
     with StateBody.from_bytes(data, max(config().max_state_size, len(data))) as body:
         result = write_state(workspace, body, actor, lock_id=lock_id, force=True)
-    record_event("state.rollback", "ok", actor, workspace=workspace, from_version=version.id,
-                 version_id=result.version.id, serial=result.version.serial)
+    record_event(
+        "state.rollback",
+        "ok",
+        actor,
+        workspace=workspace,
+        from_version=version.id,
+        version_id=result.version.id,
+        serial=result.version.serial,
+    )
     return result
 
 
 def delete_workspace_state(workspace: Workspace, actor: str) -> None:
     """Delete the workspace with every version (rows first, then objects); the caller checked the lock."""
     workspace_id = workspace.id
-    keys = list(db.session.scalars(db.select(StateVersion.storage_key).where(
-        StateVersion.workspace_id == workspace_id)))
+    keys = list(
+        db.session.scalars(db.select(StateVersion.storage_key).where(StateVersion.workspace_id == workspace_id))
+    )
     record_event("workspace.delete", "ok", actor, workspace=workspace, commit=False, versions=len(keys))
     db.session.execute(db.delete(StateVersion).where(StateVersion.workspace_id == workspace.id))
     db.session.delete(workspace)
@@ -236,11 +279,14 @@ def versions_needing_rotation(batch: int = 100) -> Iterator[StateVersion]:
     key_id = drivers().kms.key_id
     last_id = ""
     while True:
-        page = list(db.session.scalars(
-            db.select(StateVersion)
-            .where(StateVersion.kms_key_id != key_id, StateVersion.status == "finalized", StateVersion.id > last_id)
-            .order_by(StateVersion.id).limit(batch)
-        ))
+        page = list(
+            db.session.scalars(
+                db.select(StateVersion)
+                .where(StateVersion.kms_key_id != key_id, StateVersion.status == "finalized", StateVersion.id > last_id)
+                .order_by(StateVersion.id)
+                .limit(batch)
+            )
+        )
         if not page:
             return
         yield from page
@@ -250,8 +296,14 @@ def versions_needing_rotation(batch: int = 100) -> Iterator[StateVersion]:
 def count_versions_needing_rotation() -> int:
     """How many versions are not encrypted with the current key."""
     key_id = drivers().kms.key_id
-    return db.session.scalar(db.select(db.func.count()).select_from(StateVersion).where(
-        StateVersion.kms_key_id != key_id, StateVersion.status == "finalized")) or 0
+    return (
+        db.session.scalar(
+            db.select(db.func.count())
+            .select_from(StateVersion)
+            .where(StateVersion.kms_key_id != key_id, StateVersion.status == "finalized")
+        )
+        or 0
+    )
 
 
 def reencrypt_version(version: StateVersion) -> None:
@@ -285,9 +337,15 @@ def get_versions_by_ids(ids: list[str]) -> dict[str, StateVersion]:
 
 def find_versions_created_at(workspace: Workspace, created_at: datetime) -> list[StateVersion]:
     """The workspace's finalized versions created at exactly ``created_at`` (naive UTC, microseconds)."""
-    return list(db.session.scalars(db.select(StateVersion).where(
-        StateVersion.workspace_id == workspace.id, StateVersion.status == "finalized",
-        StateVersion.created_at == created_at)))
+    return list(
+        db.session.scalars(
+            db.select(StateVersion).where(
+                StateVersion.workspace_id == workspace.id,
+                StateVersion.status == "finalized",
+                StateVersion.created_at == created_at,
+            )
+        )
+    )
 
 
 class _ChunkReader:

@@ -10,10 +10,10 @@ from typing import Any
 
 from app.errors import InvalidInput, NotFound
 from app.extensions import db
-from app.ttl_cache import TtlCache
 from app.models import ApiToken, Organization, User, new_id, utcnow
 from app.repositories.audit import record_event
 from app.repositories.names import check_name
+from app.ttl_cache import TtlCache
 
 TOKEN_PREFIX = "stm_"
 SCOPES = ("full", "read-only", "outputs-only")
@@ -31,9 +31,16 @@ def hash_token(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def create_token(org: Organization, user: User | None, actor: str, *, scope: str = "full",
-                 expires_in: timedelta | None = None, workspace_name: str | None = None,
-                 description: str = "") -> tuple[ApiToken, str]:
+def create_token(
+    org: Organization,
+    user: User | None,
+    actor: str,
+    *,
+    scope: str = "full",
+    expires_in: timedelta | None = None,
+    workspace_name: str | None = None,
+    description: str = "",
+) -> tuple[ApiToken, str]:
     """Create a token and return it with its secret (the only time the secret exists outside the client)."""
     if scope not in SCOPES:
         raise InvalidInput(f"unknown token scope {scope!r}; expected one of {', '.join(SCOPES)}")
@@ -41,13 +48,27 @@ def create_token(org: Organization, user: User | None, actor: str, *, scope: str
         check_name("workspace", workspace_name)
     secret = TOKEN_PREFIX + "".join(secrets.choice(_ALPHABET) for _ in range(40))
     token = ApiToken(
-        id=new_id("at"), token_hash=hash_token(secret), org_id=org.id, user_id=user.id if user else None, scope=scope,
-        workspace_name=workspace_name, description=description,
+        id=new_id("at"),
+        token_hash=hash_token(secret),
+        org_id=org.id,
+        user_id=user.id if user else None,
+        scope=scope,
+        workspace_name=workspace_name,
+        description=description,
         expires_at=utcnow() + expires_in if expires_in else None,
     )
     db.session.add(token)
-    record_event("token.create", "ok", actor, org_id=org.id, commit=False, token_id=token.id, scope=scope,
-                 user=user.subject if user else None, limited_to=workspace_name)
+    record_event(
+        "token.create",
+        "ok",
+        actor,
+        org_id=org.id,
+        commit=False,
+        token_id=token.id,
+        scope=scope,
+        user=user.subject if user else None,
+        limited_to=workspace_name,
+    )
     db.session.commit()
     return token, secret
 
@@ -66,9 +87,9 @@ def verify_token(secret: str) -> ApiToken | None:
 
 def list_tokens(org: Organization) -> list[ApiToken]:
     """The organization's tokens, newest first (secrets are never stored, so never listed)."""
-    return list(db.session.scalars(
-        db.select(ApiToken).where(ApiToken.org_id == org.id).order_by(ApiToken.created_at.desc())
-    ))
+    return list(
+        db.session.scalars(db.select(ApiToken).where(ApiToken.org_id == org.id).order_by(ApiToken.created_at.desc()))
+    )
 
 
 def revoke_token(token_id: str, actor: str) -> ApiToken:

@@ -63,8 +63,9 @@ def ensure_workspace(org: Organization, name: str, created_by: str | None = None
         return found, False
 
 
-def list_workspaces(org: Organization, prefix: str | None = None, offset: int = 0,
-                    limit: int | None = None) -> tuple[list[Workspace], int]:
+def list_workspaces(
+    org: Organization, prefix: str | None = None, offset: int = 0, limit: int | None = None
+) -> tuple[list[Workspace], int]:
     """A page of the organization's workspaces by name, and the total count."""
     query = db.select(Workspace).where(Workspace.org_id == org.id)
     if prefix:
@@ -86,8 +87,14 @@ def update_workspace_settings(workspace: Workspace, actor: str, **settings: Any)
         return []
     for name in changed:
         setattr(workspace, name, settings[name])
-    record_event("workspace.update", "ok", actor, workspace=workspace, commit=False,
-                 settings={name: settings[name] for name in changed})
+    record_event(
+        "workspace.update",
+        "ok",
+        actor,
+        workspace=workspace,
+        commit=False,
+        settings={name: settings[name] for name in changed},
+    )
     db.session.commit()
     return changed
 
@@ -97,8 +104,9 @@ def get_workspace_by_id(workspace_id: str) -> Workspace | None:
     return db.session.get(Workspace, workspace_id)
 
 
-def search_workspaces(org: Organization, *, prefix: str | None = None, tags: tuple[str, ...] = (),
-                      offset: int = 0, limit: int = 20) -> tuple[list[Workspace], int]:
+def search_workspaces(
+    org: Organization, *, prefix: str | None = None, tags: tuple[str, ...] = (), offset: int = 0, limit: int = 20
+) -> tuple[list[Workspace], int]:
     """A page of the organization's workspaces by name, narrowed by name prefix and tags (all must match)."""
     query = db.select(Workspace).where(Workspace.org_id == org.id)
     if prefix:

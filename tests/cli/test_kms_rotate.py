@@ -15,8 +15,9 @@ from tests.factories import basic, make_token
 
 
 def state(serial: int) -> bytes:
-    return json.dumps({"version": 4, "serial": serial, "lineage": "rot", "outputs": {"n": {"value": serial,
-                                                                                       "type": "number"}}}).encode()
+    return json.dumps(
+        {"version": 4, "serial": serial, "lineage": "rot", "outputs": {"n": {"value": serial, "type": "number"}}}
+    ).encode()
 
 
 def test_rotation_reencrypts_every_version(config) -> None:

@@ -73,8 +73,11 @@ KMS_FACTORIES: dict[str, Callable[[Path, pytest.FixtureRequest], object]] = {
 }
 
 
-def _built(factories: dict[str, Callable[[Path, pytest.FixtureRequest], object]], request: pytest.FixtureRequest,
-           tmp_path: Path) -> Iterator[object]:
+def _built(
+    factories: dict[str, Callable[[Path, pytest.FixtureRequest], object]],
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+) -> Iterator[object]:
     driver = factories[request.param](tmp_path, request)
     yield driver
     close = getattr(driver, "close", None)

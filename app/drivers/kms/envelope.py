@@ -47,8 +47,17 @@ def _encode_header(key_id: str, wrapped_key: bytes, nonce: bytes, segment_size: 
     kid = key_id.encode()
     if len(kid) > 255 or len(wrapped_key) > 65535:
         raise ValueError("key id or wrapped key too long for the envelope header")
-    return b"".join((MAGIC, bytes([FORMAT_VERSION, len(kid)]), kid, struct.pack(">H", len(wrapped_key)),
-                     wrapped_key, nonce, struct.pack(">I", segment_size)))
+    return b"".join(
+        (
+            MAGIC,
+            bytes([FORMAT_VERSION, len(kid)]),
+            kid,
+            struct.pack(">H", len(wrapped_key)),
+            wrapped_key,
+            nonce,
+            struct.pack(">I", segment_size),
+        )
+    )
 
 
 def _nonce(base: bytes, index: int) -> bytes:
@@ -78,8 +87,14 @@ def _resegment(chunks: Iterable[bytes], size: int) -> Iterator[tuple[bytes, bool
         yield (pending if pending is not None else b""), True
 
 
-def seal(chunks: Iterable[bytes], context: bytes, key: bytes, key_id: str, wrapped_key: bytes = b"",
-         segment_size: int = SEGMENT_SIZE) -> Iterator[bytes]:
+def seal(
+    chunks: Iterable[bytes],
+    context: bytes,
+    key: bytes,
+    key_id: str,
+    wrapped_key: bytes = b"",
+    segment_size: int = SEGMENT_SIZE,
+) -> Iterator[bytes]:
     """Encrypt a plaintext stream into the envelope format."""
     nonce = os.urandom(NONCE_SIZE)
     header = _encode_header(key_id, wrapped_key, nonce, segment_size)

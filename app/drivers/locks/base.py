@@ -27,7 +27,7 @@ class LockDriver(Protocol):
         ...
 
     def release(self, key: str, lock_id: str | None) -> HeldLock | None:
-        """Release it; ``lock_id=None`` forces. Returns the released lock (None if unlocked); raises ``LockConflict``."""
+        """Release it (``lock_id=None`` forces); returns the released lock or None; raises ``LockConflict``."""
         ...
 
     def get(self, key: str) -> HeldLock | None:

@@ -20,6 +20,7 @@ STORAGE_DRIVERS = {
 
 def build_storage(config: Config) -> StorageDriver:
     """The configured storage driver; unknown names fail fast."""
-    driver: StorageDriver = build_from_registry("storage", "OPENTACO_STORAGE", config.storage_backend,
-                                                STORAGE_DRIVERS, config)
+    driver: StorageDriver = build_from_registry(
+        "storage", "OPENTACO_STORAGE", config.storage_backend, STORAGE_DRIVERS, config
+    )
     return driver

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import re
@@ -105,7 +106,5 @@ class FilesystemStorage:
 
     @staticmethod
     def _discard(tmp: str) -> None:
-        try:
+        with contextlib.suppress(OSError):
             os.unlink(tmp)
-        except OSError:
-            pass
