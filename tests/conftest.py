@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import os
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -128,14 +129,34 @@ def config(tmp_path: Path, database_url: str) -> Config:
     return base_config(tmp_path, database_url)
 
 
-@pytest.fixture
-def app(config: Config) -> Iterator[Flask]:
-    application = create_app(config)
-    yield application
+def close_app(application: Flask) -> None:
+    """Release an app's database connections and drivers."""
     with application.app_context():
         db.session.remove()
         db.engine.dispose()
         drivers().close()
+
+
+@pytest.fixture
+def app(config: Config) -> Iterator[Flask]:
+    application = create_app(config)
+    yield application
+    close_app(application)
+
+
+@pytest.fixture
+def make_app(config: Config) -> Iterator[Callable[..., Flask]]:
+    """Apps on this test's database with changed settings: ``make_app(max_state_size=1000)``."""
+    made: list[Flask] = []
+
+    def factory(**changes: object) -> Flask:
+        application = create_app(dataclasses.replace(config, **changes))
+        made.append(application)
+        return application
+
+    yield factory
+    for application in made:
+        close_app(application)
 
 
 @pytest.fixture

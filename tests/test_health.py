@@ -2,34 +2,12 @@
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Callable, Iterator
-
 import pytest
-from flask import Flask
 
 from app import create_app
 from app.extensions import db
 from app.runtime import drivers
-from config import Config
 from tests.conftest import base_config
-
-
-@pytest.fixture
-def make_app(config: Config) -> Iterator[Callable[..., Flask]]:
-    made: list[Flask] = []
-
-    def factory(**changes: object) -> Flask:
-        application = create_app(dataclasses.replace(config, **changes))
-        made.append(application)
-        return application
-
-    yield factory
-    for application in made:
-        with application.app_context():
-            db.session.remove()
-            db.engine.dispose()
-            drivers().close()
 
 
 @pytest.mark.parametrize("path", ["/health", "/healthz"])

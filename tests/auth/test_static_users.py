@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import base64
-import dataclasses
 import json
 import os
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import bcrypt
@@ -14,12 +12,10 @@ import pytest
 from argon2 import PasswordHasher
 from flask import Flask
 
-from app import create_app
 from app.extensions import db
 from app.models import AuditEvent
 from app.repositories import orgs, workspaces
-from app.runtime import drivers
-from config import Config, load_config
+from config import load_config
 from tests.factories import basic, make_org, make_token
 
 PATH = "/state/acme/prod"
@@ -52,23 +48,6 @@ def bcrypt_hash() -> str:
 @pytest.fixture(scope="module")
 def argon2_hash() -> str:
     return PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1).hash(BOB_PASSWORD)
-
-
-@pytest.fixture
-def make_app(config: Config) -> Iterator[Callable[..., Flask]]:
-    made: list[Flask] = []
-
-    def factory(**changes: object) -> Flask:
-        application = create_app(dataclasses.replace(config, **changes))
-        made.append(application)
-        return application
-
-    yield factory
-    for application in made:
-        with application.app_context():
-            db.session.remove()
-            db.engine.dispose()
-            drivers().close()
 
 
 @pytest.fixture

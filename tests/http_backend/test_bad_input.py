@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
-import dataclasses
 import io
 import json
-from collections.abc import Callable, Iterator
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from app import create_app
 from app.extensions import db
 from app.models import Workspace
 from app.repositories import orgs, workspaces
 from app.repositories.state_versions import list_versions
-from app.runtime import drivers
-from config import Config
 from tests.factories import basic, make_token
 
 PATH = "/state/acme/prod"
@@ -78,23 +73,6 @@ def assert_error(response, status: int) -> str:
     message = response.json["error"]
     assert isinstance(message, str) and message
     return message
-
-
-@pytest.fixture
-def make_app(config: Config) -> Iterator[Callable[..., Flask]]:
-    made: list[Flask] = []
-
-    def factory(**changes: object) -> Flask:
-        application = create_app(dataclasses.replace(config, **changes))
-        made.append(application)
-        return application
-
-    yield factory
-    for application in made:
-        with application.app_context():
-            db.session.remove()
-            db.engine.dispose()
-            drivers().close()
 
 
 # --- state bodies ----------------------------------------------------------------------------------------------

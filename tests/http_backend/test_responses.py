@@ -3,24 +3,19 @@
 from __future__ import annotations
 
 import base64
-import dataclasses
 import hashlib
 import json
 import logging
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from app import create_app
 from app.extensions import db
 from app.models import AuditEvent, StateVersion
 from app.repositories import orgs, workspaces
 from app.repositories.state_versions import list_versions
-from app.runtime import drivers
-from config import Config
 from tests.factories import basic, bearer, make_token
 
 PATH = "/state/acme/prod"
@@ -105,24 +100,6 @@ def actions(app: Flask) -> list[tuple[str, str]]:
 @pytest.fixture
 def auth(app: Flask) -> dict[str, str]:
     return basic(make_token(app))
-
-
-@pytest.fixture
-def make_app(config: Config) -> Iterator[Callable[..., Flask]]:
-    """Apps on the same database with changed settings."""
-    made: list[Flask] = []
-
-    def factory(**changes: object) -> Flask:
-        application = create_app(dataclasses.replace(config, **changes))
-        made.append(application)
-        return application
-
-    yield factory
-    for application in made:
-        with application.app_context():
-            db.session.remove()
-            db.engine.dispose()
-            drivers().close()
 
 
 # --- GET ---------------------------------------------------------------------------------------------------
