@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 
 from flask import Flask
 
@@ -44,3 +45,18 @@ def basic(password: str, user: str = "terraform") -> dict[str, str]:
 def bearer(token: str) -> dict[str, str]:
     """Bearer auth headers."""
     return {"Authorization": f"Bearer {token}"}
+
+
+def lock_info(lock_id: str = "l1", who: str = "w") -> bytes:
+    """A LockInfo body as Terraform 1.0.3 sends it."""
+    return json.dumps(
+        {
+            "ID": lock_id,
+            "Operation": "OperationTypeApply",
+            "Info": "",
+            "Who": who,
+            "Version": "1.0.3",
+            "Created": "2024-01-01T00:00:00Z",
+            "Path": "",
+        }
+    ).encode()

@@ -16,7 +16,7 @@ from app.extensions import db
 from app.models import AuditEvent
 from app.repositories import orgs, workspaces
 from config import load_config
-from tests.factories import basic, make_org, make_token
+from tests.factories import basic, lock_info, make_org, make_token
 
 PATH = "/state/acme/prod"
 ALICE_PASSWORD = "alice-correct-horse"
@@ -27,17 +27,7 @@ def state(serial: int) -> bytes:
     return json.dumps({"version": 4, "serial": serial, "lineage": "static", "outputs": {}, "resources": []}).encode()
 
 
-LOCK = json.dumps(
-    {
-        "ID": "l1",
-        "Operation": "OperationTypeApply",
-        "Info": "",
-        "Who": "w",
-        "Version": "1.0.3",
-        "Created": "2024-01-01T00:00:00Z",
-        "Path": "",
-    }
-).encode()
+LOCK = lock_info()
 
 
 @pytest.fixture(scope="module")

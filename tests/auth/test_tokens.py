@@ -14,7 +14,7 @@ from flask import Flask
 from app.extensions import db
 from app.models import ApiToken, utcnow
 from app.repositories import orgs, tokens, users, workspaces
-from tests.factories import basic, bearer, make_token
+from tests.factories import basic, bearer, lock_info, make_token
 
 PATH = "/state/acme/prod"
 
@@ -42,17 +42,7 @@ def state(serial: int, lineage: str = "tok") -> bytes:
     ).encode()
 
 
-LOCK = json.dumps(
-    {
-        "ID": "l1",
-        "Operation": "OperationTypeApply",
-        "Info": "",
-        "Who": "w",
-        "Version": "1.0.3",
-        "Created": "2024-01-01T00:00:00Z",
-        "Path": "",
-    }
-).encode()
+LOCK = lock_info()
 
 
 def token_row(app: Flask, secret: str) -> ApiToken:

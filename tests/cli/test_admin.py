@@ -14,7 +14,7 @@ from app.extensions import db
 from app.models import ApiToken, AuditEvent, utcnow
 from app.repositories import orgs, tokens, workspaces
 from app.repositories.state_versions import list_versions
-from tests.factories import basic, make_token
+from tests.factories import basic, lock_info, make_token
 
 PATH = "/state/acme/prod"
 SECRET = re.compile(r"^stm_[A-Za-z0-9]{40}$")
@@ -37,17 +37,7 @@ def state(serial: int, value: str, lineage: str = "cli") -> bytes:
     )
 
 
-LOCK = json.dumps(
-    {
-        "ID": "held-1",
-        "Operation": "OperationTypeApply",
-        "Info": "",
-        "Who": "w",
-        "Version": "1.0.3",
-        "Created": "2024-01-01T00:00:00Z",
-        "Path": "",
-    }
-).encode()
+LOCK = lock_info("held-1")
 
 
 @pytest.fixture
