@@ -4,11 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
+import psycopg2.extensions
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import ArgumentError
+
+from config import Config, ConfigError
 
 SQLITE_BUSY_TIMEOUT_MS = 10000
+POSTGRES_CONNECT_TIMEOUT_SECONDS = 5
 
 
 @event.listens_for(Engine, "connect")
@@ -33,3 +38,49 @@ def engine_options(url: str) -> dict[str, Any]:
 def create_engine(url: str) -> Engine:
     """A standalone engine (drivers that keep their own connections)."""
     return sa.create_engine(url, **engine_options(url))
+
+
+def postgres_url(config: Config, purpose: str) -> str:
+    """The SQLAlchemy URL of ``POSTGRES_CONNECTION`` (URL or libpq ``key=value`` string), else the query database.
+
+    ``purpose`` (e.g. ``LOCK_BACKEND=postgres``) names the setting that needs PostgreSQL in the error message.
+    """
+    setting = "POSTGRES_CONNECTION" if config.postgres_connection else "DATABASE_URL"
+    value = config.postgres_connection or config.database_url
+    url = _url_from_dsn(value) if "://" not in value else _parse_url(value)
+    if url is None:
+        raise ConfigError(f"{purpose}: {setting}: not a valid database URL or libpq connection string")
+    if url.get_backend_name() != "postgresql":
+        raise ConfigError(
+            f"{purpose} needs a PostgreSQL database: set POSTGRES_CONNECTION, or use OPENTACO_QUERY_BACKEND=postgres "
+            f"or a PostgreSQL DATABASE_URL (the {setting} database is {url.get_backend_name()})"
+        )
+    if url.get_driver_name() in ("psycopg2", "psycopg") and "connect_timeout" not in url.query:
+        # libpq otherwise waits for TCP to give up; an outage must answer quickly (requests and /readyz).
+        url = url.update_query_dict({"connect_timeout": str(POSTGRES_CONNECT_TIMEOUT_SECONDS)})
+    return url.render_as_string(hide_password=False)
+
+
+def _parse_url(value: str) -> sa.URL | None:
+    try:
+        url = sa.make_url(value)
+    except ArgumentError:
+        return None
+    if url.drivername in ("postgres", "postgresql"):
+        # Go-style postgres:// DSNs and bare postgresql:// URLs: use psycopg2, the driver Statesman installs.
+        url = url.set(drivername="postgresql+psycopg2")
+    return url
+
+
+def _url_from_dsn(dsn: str) -> sa.URL | None:
+    try:
+        params = psycopg2.extensions.parse_dsn(dsn)
+    except psycopg2.ProgrammingError:
+        return None
+    return sa.URL.create(
+        "postgresql+psycopg2",
+        username=params.pop("user", None),
+        password=params.pop("password", None),
+        database=params.pop("dbname", None),
+        query=params,  # host, port, sslmode, ...: passed to libpq as they are
+    )

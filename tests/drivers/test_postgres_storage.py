@@ -9,9 +9,9 @@ from dataclasses import replace
 import pytest
 import sqlalchemy as sa
 
-from app.database import create_engine
+from app.database import create_engine, postgres_url
 from app.drivers.storage.base import CHUNK_SIZE
-from app.drivers.storage.postgres import PostgresStorage, postgres_url, storage_table
+from app.drivers.storage.postgres import PostgresStorage, storage_table
 from app.errors import BackendUnavailable
 from config import Config, ConfigError
 from tests.drivers.storage_services import closed_port, postgres_config
@@ -136,7 +136,7 @@ def test_libpq_connection_string_is_accepted(config: Config) -> None:
 )
 def test_connection_settings(connection: str | None, database_url: str, expected: str) -> None:
     config = Config(storage_backend="postgres", postgres_connection=connection, database_url=database_url)
-    assert sa.make_url(postgres_url(config)) == sa.make_url(expected)
+    assert sa.make_url(postgres_url(config, "OPENTACO_STORAGE=postgres")) == sa.make_url(expected)
 
 
 @pytest.mark.parametrize(
@@ -171,7 +171,7 @@ def test_unreachable_database_fails_the_build_quickly() -> None:
 
 def test_unreachable_database_is_unavailable_never_not_found() -> None:
     config = Config(storage_backend="postgres", postgres_connection=UNREACHABLE_URL.format(port=closed_port()))
-    storage = PostgresStorage(create_engine(postgres_url(config)), storage_table("states"))
+    storage = PostgresStorage(create_engine(postgres_url(config, "OPENTACO_STORAGE=postgres")), storage_table("states"))
     try:
         _timed_unavailable(lambda: storage.put("ws-a/sv-1", [b"{}"]))
         _timed_unavailable(lambda: storage.open("ws-a/sv-1"))

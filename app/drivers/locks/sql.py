@@ -16,14 +16,13 @@ from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from app.database import create_engine
+from app.database import create_engine, postgres_url
 from app.drivers.locks.base import HeldLock
 from app.errors import BackendUnavailable, LockConflict
 from app.models import utcnow
-from config import Config, ConfigError
+from config import Config
 
 _RACE_RETRIES = 5
-POSTGRES_CONNECT_TIMEOUT_SECONDS = 5
 
 
 def lock_table(name: str, metadata: sa.MetaData | None = None) -> sa.Table:
@@ -57,7 +56,7 @@ class SqlLockDriver:
     def postgres_from_config(cls, config: Config) -> SqlLockDriver:
         """Locks in ``LOCK_POSTGRES_TABLE`` on ``POSTGRES_CONNECTION`` or the metadata database; creates the table."""
         ttl = timedelta(seconds=config.lock_ttl_seconds) if config.lock_ttl_seconds else None
-        engine = create_engine(_postgres_url(config))
+        engine = create_engine(postgres_url(config, "LOCK_BACKEND=postgres"))
         table = lock_table(config.lock_postgres_table)
         if config.lock_postgres_table == "locks" and config.postgres_connection in (None, config.database_url):
             # The metadata database's "locks" table belongs to the migrations (the local driver's table, same
@@ -145,28 +144,6 @@ class SqlLockDriver:
 
     def _translated(self) -> AbstractContextManager[None]:
         return _translate_errors(f"{self.name} lock")
-
-
-def _postgres_url(config: Config) -> str:
-    """The PostgreSQL URL for the ``postgres`` lock driver; anything else is a ``ConfigError``."""
-    setting = "POSTGRES_CONNECTION" if config.postgres_connection else "DATABASE_URL"
-    try:
-        url = sa.make_url(config.postgres_connection or config.database_url)
-    except sa.exc.ArgumentError as exc:
-        raise ConfigError(f"LOCK_BACKEND=postgres: {setting} is not a database URL") from exc
-    if url.drivername in ("postgres", "postgresql"):
-        # Go-style postgres:// DSNs and bare postgresql:// URLs: use psycopg2, the driver Statesman installs
-        # (SQLAlchemy would look for psycopg 3, or know no "postgres" dialect at all).
-        url = url.set(drivername="postgresql+psycopg2")
-    if url.get_backend_name() != "postgresql":
-        raise ConfigError(
-            f"LOCK_BACKEND=postgres needs a PostgreSQL URL in POSTGRES_CONNECTION or DATABASE_URL; "
-            f"{setting} is a {url.get_backend_name()} URL"
-        )
-    if url.get_driver_name() == "psycopg2" and "connect_timeout" not in url.query:
-        # libpq waits forever for an unanswered connect; locks and the readiness probe must fail instead.
-        url = url.update_query_dict({"connect_timeout": str(POSTGRES_CONNECT_TIMEOUT_SECONDS)})
-    return url.render_as_string(hide_password=False)
 
 
 @contextmanager

@@ -11,21 +11,19 @@ import zlib
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
-import psycopg2.extensions
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import ArgumentError, DBAPIError
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
-from app.database import create_engine
+from app.database import create_engine, postgres_url
 from app.drivers.storage.base import CHUNK_SIZE, ObjectNotFound
 from app.errors import BackendUnavailable
 from app.models import utcnow
-from config import Config, ConfigError
+from config import Config
 
 BACKEND = "postgres storage"
-CONNECT_TIMEOUT_SECONDS = 5
 
 
 def storage_table(name: str, metadata: sa.MetaData | None = None) -> sa.Table:
@@ -53,7 +51,10 @@ class PostgresStorage:
 
     @classmethod
     def from_config(cls, config: Config) -> PostgresStorage:
-        storage = cls(create_engine(postgres_url(config)), storage_table(config.storage_postgres_table))
+        storage = cls(
+            create_engine(postgres_url(config, "OPENTACO_STORAGE=postgres")),
+            storage_table(config.storage_postgres_table),
+        )
         try:
             storage.create_table()
         except BaseException:
@@ -116,46 +117,6 @@ class PostgresStorage:
     def close(self) -> None:
         """Close the pooled connections."""
         self.engine.dispose()
-
-
-def postgres_url(config: Config) -> str:
-    """The SQLAlchemy URL of ``POSTGRES_CONNECTION`` (URL or libpq ``key=value`` string), else the query database."""
-    setting = "POSTGRES_CONNECTION" if config.postgres_connection else "DATABASE_URL"
-    value = config.postgres_connection or config.database_url
-    url = _url_from_dsn(value) if "://" not in value else _parse_url(setting, value)
-    if url.get_backend_name() != "postgresql":
-        raise ConfigError(
-            f"OPENTACO_STORAGE=postgres needs a PostgreSQL database: set POSTGRES_CONNECTION, or use "
-            f"OPENTACO_QUERY_BACKEND=postgres (the query database is {url.get_backend_name()})"
-        )
-    if url.get_driver_name() in ("psycopg2", "psycopg") and "connect_timeout" not in url.query:
-        # libpq otherwise waits for TCP to give up; an outage must answer quickly (requests and /readyz)
-        url = url.update_query_dict({"connect_timeout": str(CONNECT_TIMEOUT_SECONDS)})
-    return url.render_as_string(hide_password=False)
-
-
-def _parse_url(setting: str, value: str) -> sa.URL:
-    try:
-        url = sa.make_url(value)
-    except ArgumentError:
-        raise ConfigError(f"{setting}: not a valid database URL") from None
-    if url.drivername in ("postgres", "postgresql"):  # libpq spellings; SQLAlchemy wants a driver name
-        url = url.set(drivername="postgresql+psycopg2")
-    return url
-
-
-def _url_from_dsn(dsn: str) -> sa.URL:
-    try:
-        params = psycopg2.extensions.parse_dsn(dsn)
-    except psycopg2.ProgrammingError:
-        raise ConfigError("POSTGRES_CONNECTION: not a valid libpq connection string") from None
-    return sa.URL.create(
-        "postgresql+psycopg2",
-        username=params.pop("user", None),
-        password=params.pop("password", None),
-        database=params.pop("dbname", None),
-        query=params,  # host, port, sslmode, ...: passed to libpq as they are
-    )
 
 
 def _row_version() -> sa.ColumnElement[str]:
