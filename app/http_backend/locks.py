@@ -7,7 +7,6 @@ from flask import Response
 from app.auth import current_principal
 from app.auth.permissions import Action
 from app.http_backend import bp
-from app.http_backend.body import read_small_body
 from app.http_backend.state import resolve, unit_org
 from app.repositories.locks import (
     MAX_LOCKINFO_BYTES,
@@ -17,6 +16,7 @@ from app.repositories.locks import (
     unlock_workspace,
 )
 from app.repositories.locks import lock_workspace as acquire_lock
+from app.request_body import read_small_body
 
 
 @bp.route("/state/<org>/<workspace>", methods=["LOCK"], endpoint="lock")

@@ -9,7 +9,6 @@ from app.auth.access import default_org_ref, open_org, open_workspace
 from app.auth.permissions import Action, authorize, is_allowed
 from app.errors import NotFound
 from app.http_backend import bp
-from app.http_backend.body import receive_state
 from app.models import Organization, Workspace
 from app.repositories.locks import check_write_lock
 from app.repositories.names import check_name
@@ -18,6 +17,7 @@ from app.repositories.state_versions import (
     get_current_version,
     write_state,
 )
+from app.request_body import receive_state
 from app.runtime import config
 from app.state_responses import outputs_state_response, state_response
 

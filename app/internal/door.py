@@ -19,10 +19,10 @@ from app.auth.permissions import can_see_org
 from app.auth.principal import Principal
 from app.auth.webhook import current_webhook_caller, unknown_org
 from app.errors import InvalidInput, NotFound
-from app.http_backend.body import read_small_body
 from app.internal import bp
 from app.models import Organization
 from app.repositories.orgs import get_org
+from app.request_body import read_small_body
 
 INTERNAL = "internal"
 V1 = "v1"

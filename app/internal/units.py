@@ -8,7 +8,6 @@ from flask import Response, jsonify, request
 
 from app.auth.permissions import Action, allowed_names, authorize, is_allowed
 from app.errors import LockConflict, NotFound
-from app.http_backend.body import receive_state
 from app.internal import schemas
 from app.internal.door import caller, json_body, query, require_org, route
 from app.internal.serializers import iso, unit_json, version_json
@@ -23,6 +22,7 @@ from app.repositories.state_versions import (
     get_versions_by_ids,
     write_state,
 )
+from app.request_body import receive_state
 from app.runtime import config
 from app.state_responses import outputs_state_response, state_response
 

@@ -12,7 +12,7 @@ from typing import Any
 from flask import Response, request
 
 from app.errors import InvalidInput
-from app.http_backend.body import read_small_body
+from app.request_body import read_small_body
 
 MEDIA_TYPE = "application/vnd.api+json"
 DEFAULT_PAGE_SIZE = 20

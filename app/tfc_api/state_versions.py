@@ -16,7 +16,6 @@ from flask import Response, request
 from app.auth.permissions import Action, authorize
 from app.auth.signed_urls import has_signature, signed_query, verify_signed_request
 from app.errors import Forbidden, InvalidInput, NotFound
-from app.http_backend.body import check_declared_size, receive_state
 from app.models import StateVersion, Workspace
 from app.repositories.state_uploads import check_declared, create_pending_version, finalize_upload
 from app.repositories.state_versions import (
@@ -28,6 +27,7 @@ from app.repositories.state_versions import (
     write_state,
 )
 from app.repositories.workspaces import get_workspace_by_id
+from app.request_body import check_declared_size, receive_state
 from app.runtime import config
 from app.state_responses import state_response
 from app.statefile import READ_CHUNK, StateBody

@@ -1,4 +1,4 @@
-"""Reading request bodies with the size checked before a byte is read."""
+"""Reading request bodies for every API, with the size checked before a byte is read."""
 
 from __future__ import annotations
 
