@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 
-from app.auth.basic import check_password, find_static_user
+from app.auth.basic import burn_password_check, check_password, find_static_user
 from app.auth.oidc_jwt import looks_like_jwt
 from app.auth.principal import LOCAL_ADMIN, Principal
 from app.errors import Unauthenticated
@@ -13,6 +13,10 @@ from app.models import ApiToken, utcnow
 from app.repositories.orgs import get_org_by_name
 from app.repositories.tokens import hash_token, verified_tokens, verify_token
 from app.runtime import config, jwt_verifier
+
+# One answer for a wrong password, an unknown static user and a bad token, so a caller learns nothing about which
+# names exist.
+BAD_CREDENTIALS = "invalid credentials: wrong username or password, or an invalid, expired or revoked API token"
 
 
 def authenticate(authorization: str | None) -> Principal:
@@ -48,13 +52,18 @@ def _from_basic(user: str, password: str) -> Principal:
         if jwt_verifier() is None:
             raise Unauthenticated("JWT authentication is not configured on this server (AUTH_JWT_OIDC_ISSUER_URL)")
         return _from_jwt(password)
-    if settings.auth_basic_enabled:
-        stored_hash = find_static_user(settings.auth_basic_users, user)
-        if stored_hash is not None:
-            if check_password(user, password, stored_hash):
-                return Principal(subject=user, kind="static", superuser=True)
-            raise Unauthenticated("invalid username or password")
-    return _from_token(password)
+    if not settings.auth_basic_enabled:
+        return _from_token(password)
+    stored_hash = find_static_user(settings.auth_basic_users, user)
+    if stored_hash is not None:
+        if check_password(user, password, stored_hash):
+            return Principal(subject=user, kind="static", superuser=True)
+        raise Unauthenticated(BAD_CREDENTIALS)
+    try:
+        return _from_token(password)
+    except Unauthenticated:
+        burn_password_check(password)  # an unknown name costs what a wrong password costs
+        raise Unauthenticated(BAD_CREDENTIALS) from None
 
 
 def _from_jwt(token: str) -> Principal:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import threading
@@ -50,6 +51,16 @@ def _verify(password: str, stored_hash: str) -> bool:
         return bcrypt.checkpw(password.encode(), stored_hash.encode())
     except ValueError:
         return False
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    return bcrypt.hashpw(b"statesman-no-such-user", bcrypt.gensalt()).decode()
+
+
+def burn_password_check(password: str) -> None:
+    """Spend one password check on nothing, so unknown names answer as slowly as wrong passwords."""
+    _verify(password, _dummy_hash())
 
 
 def find_static_user(users: tuple[tuple[str, str], ...], name: str) -> str | None:

@@ -83,8 +83,10 @@ def current_webhook_caller(*, with_org: bool = True) -> WebhookCaller:
         raise Unauthenticated("missing X-User-ID header")
     email = (request.headers.get("X-Email") or "").strip() or None
     org = resolve_org_header(request.headers.get("X-Org-ID")) if with_org else None
+    # X-Email names a person the server has not seen yet; it never changes a stored email (that is the UI's sync,
+    # POST /internal/api/users), so a header cannot redirect role assignments made by email.
     user = ensure_user(subject, email)
-    principal = Principal(subject=subject, kind="webhook", user_id=user.id, email=user.email or email)
+    principal = Principal(subject=subject, kind="webhook", user_id=user.id, email=user.email)
     caller = WebhookCaller(principal, org)
     g.webhook_caller = caller
     g.principal = principal

@@ -83,6 +83,7 @@ def create_user(subject: str, org_name: str, email: str | None, role: str | None
     """Create user SUBJECT (idempotent), make them a member of --org and give them a role."""
     org = _org(org_name)
     user = users.ensure_user(subject, email)
+    users.set_email(user, email, _actor(), "operator (flask users create)", org.id)
     orgs.add_member(org, user)
     # Operators create members from the command line to hand out tokens: without a role a member may do nothing,
     # so a member without any role becomes admin (as every member was before roles existed) unless --role says.

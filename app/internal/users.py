@@ -5,10 +5,11 @@ from __future__ import annotations
 from flask import Response, jsonify
 
 from app.auth.permissions import Action, authorize
-from app.errors import NotFound
+from app.errors import Conflict, NotFound
 from app.internal import schemas
-from app.internal.door import INTERNAL, caller, json_body, require_org, route
+from app.internal.door import INTERNAL, Caller, caller, json_body, require_org, route
 from app.internal.serializers import org_json, user_json
+from app.models import Organization, User
 from app.repositories import orgs, rbac, users
 
 
@@ -16,23 +17,42 @@ from app.repositories import orgs, rbac, users
 def create_user() -> tuple[Response, int]:
     """Make ``subject`` a member of the organization (idempotent): 201 when the membership is new, else 200.
 
-    People may register themselves (the UI vouches for who they are); adding someone else, or asking for a
-    role other than ``default``, needs ``rbac.manage``. A new member without ``role_id`` gets ``default``.
+    On the webhook door the UI vouches for who the person is, so people may register themselves there, and the
+    email the UI sends is the identity provider's (its sync). On the token door nobody vouches: adding anyone,
+    the caller included, needs ``rbac.manage`` in the organization, and an email given there only applies to a
+    user who belongs to no other organization (so one organization's administrator cannot change how another
+    organization's role assignments by email resolve). Asking for a role other than ``default`` always needs
+    ``rbac.manage``. A new member without ``role_id`` gets ``default``.
     """
     current = caller()
     body = json_body(schemas.UserCreate())
-    subject, role_ref = body["subject"].strip(), body.get("role_id")
-    is_self = subject == current.principal.subject
-    org = require_org(member=not is_self)
-    if not is_self or (role_ref and role_ref != rbac.DEFAULT_ROLE):
+    subject, role_ref, email = body["subject"].strip(), body.get("role_id"), body.get("email") or None
+    self_registration = current.door == INTERNAL and subject == current.principal.subject
+    org = require_org(member=not self_registration)
+    if not self_registration or (role_ref and role_ref != rbac.DEFAULT_ROLE):
         authorize(current.principal, org, Action.MANAGE)
-    user = users.ensure_user(subject, body.get("email") or None)
+    user = users.ensure_user(subject, email)
+    if email and user.email != email:
+        _change_email(current, org, user, email)
     created, _ = orgs.join_org(org, user, current.principal.subject, role_ref)
     response = user_json(user, rbac.roles_of_member(org, user))
     response["status"] = "created" if created else "existing"
     if role_ref:
         response["role_id"] = role_ref
     return jsonify(response), 201 if created else 200
+
+
+def _change_email(current: Caller, org: Organization, user: User, email: str) -> None:
+    if current.door == INTERNAL:
+        users.set_email(user, email, current.principal.subject, "identity provider (web UI sync)", org.id)
+        return
+    others = users.member_org_ids(user) - {org.id}
+    if others:
+        raise Conflict(
+            f"user {user.subject!r} also belongs to other organizations; their email comes from the identity "
+            "provider (the web UI's sync) or a server operator (flask users create --email)"
+        )
+    users.set_email(user, email, current.principal.subject, f"administrator of {org.name}", org.id)
 
 
 @route("/users", ["GET"])
@@ -54,7 +74,7 @@ def show_user(subject: str) -> Response:
         me = users.get_user_by_subject(subject)
         assert me is not None
         return jsonify(user_json(me, []))
-    org = require_org(member=subject != current.principal.subject)
+    org = require_org(member=not (current.door == INTERNAL and subject == current.principal.subject))
     user = orgs.get_member(org, subject) or (
         users.get_user_by_subject(subject) if subject == current.principal.subject else None
     )

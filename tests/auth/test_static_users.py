@@ -160,3 +160,12 @@ def test_auth_disabled_still_checks_names(make_app):
     response = client.post("/state/.hidden/prod", data=state(1))
     assert response.status_code == 400
     assert "1-90 characters" in response.json["error"]
+
+
+def test_unknown_users_and_wrong_passwords_get_the_same_answer(static_app):
+    client = static_app.test_client()
+    wrong_password = client.get(PATH, headers=basic(ALICE_PASSWORD + "x", user="alice"))
+    unknown_user = client.get(PATH, headers=basic(ALICE_PASSWORD, user="nobody"))
+    assert wrong_password.status_code == unknown_user.status_code == 401
+    assert wrong_password.data == unknown_user.data
+    assert wrong_password.headers["WWW-Authenticate"] == unknown_user.headers["WWW-Authenticate"]
