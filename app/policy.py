@@ -147,6 +147,14 @@ def decide(grants: Iterable[Grant], action: str, workspace_name: str | None) -> 
     return Decision(False, f"{target} is denied: no rule of the user's roles allows it")
 
 
+def allows_everywhere(grants: Iterable[Grant], action: str) -> bool:
+    """True when ``action`` is allowed on every workspace name: an allow on ``*`` and no deny that could apply."""
+    rules = [rule for grant in grants for rule in grant.rules if _covers_action(rule, action)]
+    if any(rule.effect == "deny" for rule in rules):
+        return False
+    return any(any(_everywhere(p) for p in rule.resources) for rule in rules)
+
+
 def _covers_action(rule: Rule, action: str) -> bool:
     for pattern in rule.actions:
         if fnmatchcase(action, pattern):

@@ -80,6 +80,18 @@ def allowed_names(principal: Principal, org: Organization, action: str, names: l
     return result
 
 
+def sees_every_workspace(principal: Principal, org: Organization, action: str) -> bool:
+    """True when ``action`` is allowed on every workspace of ``org``, so a listing needs no filtering by name."""
+    if principal.superuser:
+        return True
+    allowed = _SCOPE_ACTIONS.get(principal.scope, set())
+    if (allowed is not None and action not in allowed) or principal.workspace_name is not None:
+        return False
+    if principal.user_id is None:
+        return True
+    return policy.allows_everywhere(member_grants(org, principal.user_id), action)
+
+
 def _check_action(principal: Principal, org: Organization, action: str, workspace_name: str | None) -> None:
     if principal.superuser:
         return

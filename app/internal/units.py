@@ -98,7 +98,7 @@ def update_unit(ref: str) -> Response:
     principal = caller().principal
     _, workspace = open_unit(ref, Action.WRITE)
     body = json_body(schemas.UnitSettings(), optional=True)
-    workspaces.update_workspace_settings(workspace, principal.subject, **_settings(body))
+    workspaces.update_workspace(workspace, principal.subject, **_settings(body))
     return jsonify(unit_json(workspace, get_current_version(workspace), get_lock(workspace)))
 
 

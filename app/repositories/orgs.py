@@ -7,12 +7,12 @@ import re
 from flask import g, has_app_context
 from sqlalchemy.exc import IntegrityError
 
-from app.errors import Conflict, NotFound
+from app.errors import Conflict, InvalidInput, NotFound
 from app.extensions import db
 from app.models import Membership, Organization, Role, RoleAssignment, User, new_id
 from app.repositories import rbac
 from app.repositories.audit import record_event
-from app.repositories.names import check_name, is_valid_name
+from app.repositories.names import check_name, is_valid_name, looks_like_id
 from app.repositories.rbac import ADMIN_ROLE, DEFAULT_ROLE, add_builtin_roles
 
 _MEMBER_CACHE_KEY = "known_memberships"
@@ -24,12 +24,49 @@ def get_org_by_name(name: str) -> Organization | None:
 
 
 def get_org(ref: str) -> Organization | None:
-    """The organization by name, id or external id, or None."""
-    return db.session.scalar(
-        db.select(Organization).where(
-            (Organization.name == ref) | (Organization.id == ref) | (Organization.external_org_id == ref)
+    """The organization ``ref`` names, or None. The order, documented and fixed: an id-shaped ``ref`` is only an
+    id; otherwise a name, then an external id.
+
+    Names and external ids are kept apart when they are written (``check_refs_free``), so at most one organization
+    answers to a reference; the order only settles rows written before that rule existed.
+    """
+    if looks_like_id(ref, "org"):
+        return db.session.get(Organization, ref)
+    found = list(
+        db.session.scalars(
+            db.select(Organization).where((Organization.name == ref) | (Organization.external_org_id == ref)).limit(2)
         )
     )
+    by_name = [org for org in found if org.name == ref]
+    return (by_name or found or [None])[0]
+
+
+def _answering_to(ref: str) -> Organization | None:
+    """Any organization whose id, name or external id is ``ref``."""
+    return db.session.scalar(
+        db.select(Organization)
+        .where((Organization.name == ref) | (Organization.id == ref) | (Organization.external_org_id == ref))
+        .limit(1)
+    )
+
+
+def check_refs_free(name: str | None, external_org_id: str | None, org_id: str | None = None) -> None:
+    """``Conflict`` when ``name`` or ``external_org_id`` is already how another organization is named.
+
+    Any of an organization's three references (id, name, external id) may appear where another's is expected
+    (``X-Org-ID``, URLs), so each must be free among all three of every other organization.
+    """
+    for kind, ref in (("name", name), ("external id", external_org_id)):
+        if not ref:
+            continue
+        if looks_like_id(ref):
+            raise InvalidInput(f"organization {kind} {ref!r} has the shape of an id; choose another")
+        clash = _answering_to(ref)
+        if clash is not None and clash.id != org_id:
+            raise Conflict(
+                f"organization {kind} {ref!r} already exists: another organization has it as its name, id or "
+                "external id"
+            )
 
 
 def require_org(ref: str) -> Organization:
@@ -49,9 +86,10 @@ def create_org(
     name: str, display_name: str = "", external_org_id: str | None = None, created_by: str | None = None
 ) -> Organization:
     """Create an organization with its built-in roles; raises ``Conflict`` when the name or external id is taken."""
+    check_refs_free(check_name("organization", name), external_org_id)
     org = Organization(
         id=new_id("org"),
-        name=check_name("organization", name),
+        name=name,
         display_name=display_name or name,
         external_org_id=external_org_id,
         created_by=created_by,
@@ -63,11 +101,6 @@ def create_org(
         db.session.rollback()
         raise Conflict(f"organization {name!r} already exists") from None
     return org
-
-
-def list_member_org_ids(user_id: str) -> set[str]:
-    """Ids of the organizations the user belongs to."""
-    return set(db.session.scalars(db.select(Membership.org_id).where(Membership.user_id == user_id)))
 
 
 def is_member(org_id: str, user_id: str) -> bool:
@@ -119,12 +152,12 @@ def derive_org_name(wanted: str) -> str:
     the APIs resolve an organization by any of the three.
     """
     base = wanted.strip() if is_valid_name(wanted.strip()) else _slugify(wanted)
-    if get_org(base) is None:
+    if is_valid_name(base) and _answering_to(base) is None:
         return base
     for number in range(2, 1000):
         suffix = f"-{number}"
         candidate = base[: 90 - len(suffix)] + suffix
-        if get_org(candidate) is None:
+        if _answering_to(candidate) is None:
             return candidate
     suffix = "-" + new_id("x")[2:10].lower()
     return base[: 90 - len(suffix)] + suffix
@@ -146,6 +179,7 @@ def provision_org(
     for _ in range(_NAME_ATTEMPTS):
         if external_org_id and get_org_by_external_id(external_org_id) is not None:
             raise Conflict(f"an organization with external id {external_org_id!r} already exists")
+        check_refs_free(None, external_org_id)
         org = Organization(
             id=new_id("org"),
             name=derive_org_name(wanted_name),
@@ -285,10 +319,7 @@ def rename_org(org: Organization, name: str, actor: str) -> Organization:
     """Give the organization a new URL name (audited); ``Conflict`` when another organization answers to it."""
     if name == org.name:
         return org
-    check_name("organization", name)
-    other = get_org(name)
-    if other is not None and other.id != org.id:
-        raise Conflict(f"organization {name!r} already exists")
+    check_refs_free(check_name("organization", name), None, org.id)
     previous, org.name = org.name, name
     record_event("org.rename", "ok", actor, org_id=org.id, commit=False, name=name, previous_name=previous)
     try:

@@ -10,7 +10,7 @@ from app.errors import Conflict, NotFound
 from app.extensions import db
 from app.models import Organization, Workspace
 from app.repositories.audit import record_event
-from app.repositories.names import check_name
+from app.repositories.names import check_name, looks_like_id
 
 SETTINGS = ("execution_mode", "terraform_version", "auto_apply", "working_directory", "tag_names", "engine")
 
@@ -21,10 +21,13 @@ def get_workspace(org: Organization, name: str) -> Workspace | None:
 
 
 def get_workspace_by_ref(org: Organization, ref: str) -> Workspace | None:
-    """The workspace of ``org`` by id or name, or None (ids of other organizations are never found)."""
-    return db.session.scalar(
-        db.select(Workspace).where(Workspace.org_id == org.id, (Workspace.id == ref) | (Workspace.name == ref))
-    )
+    """The workspace of ``org`` by id (when ``ref`` has the shape of a workspace id) or else by name, or None.
+
+    Never "id or name, whichever matches": names cannot take the shape of an id (``check_name``), and an id-shaped
+    reference is only looked up as an id, so nobody can create a workspace that captures requests made by id.
+    """
+    match = Workspace.id == ref if looks_like_id(ref, "ws") else Workspace.name == ref
+    return db.session.scalar(db.select(Workspace).where(Workspace.org_id == org.id, match))
 
 
 def require_workspace(org: Organization, ref: str) -> Workspace:
@@ -77,25 +80,40 @@ def list_workspaces(
     return list(db.session.scalars(query)), total
 
 
-def update_workspace_settings(workspace: Workspace, actor: str, **settings: Any) -> list[str]:
-    """Change the given settings (audited); returns the names of those that changed."""
+def update_workspace(workspace: Workspace, actor: str, *, name: str | None = None, **settings: Any) -> list[str]:
+    """Change settings and/or the name in one transaction (each audited); returns what changed (``name`` included).
+
+    Raises ``Conflict`` when the new name is taken in the organization; then nothing changes.
+    """
     unknown = set(settings) - set(SETTINGS)
     if unknown:
         raise ValueError(f"unknown workspace settings {sorted(unknown)}")
-    changed = [name for name, value in settings.items() if getattr(workspace, name) != value]
+    if name is not None:
+        check_name("workspace", name)
+    changed = [key for key, value in settings.items() if getattr(workspace, key) != value]
+    for key in changed:
+        setattr(workspace, key, settings[key])
+    if changed:
+        record_event(
+            "workspace.update",
+            "ok",
+            actor,
+            workspace=workspace,
+            commit=False,
+            settings={key: settings[key] for key in changed},
+        )
+    old_name = workspace.name
+    if name is not None and name != old_name:
+        workspace.name = name
+        record_event("workspace.rename", "ok", actor, workspace=workspace, commit=False, old_name=old_name)
+        changed.append("name")
     if not changed:
         return []
-    for name in changed:
-        setattr(workspace, name, settings[name])
-    record_event(
-        "workspace.update",
-        "ok",
-        actor,
-        workspace=workspace,
-        commit=False,
-        settings={name: settings[name] for name in changed},
-    )
-    db.session.commit()
+    try:
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        raise Conflict(f"workspace {name!r} already exists in organization {workspace.organization.name!r}") from None
     return changed
 
 
@@ -108,6 +126,30 @@ def search_workspaces(
     org: Organization, *, prefix: str | None = None, tags: tuple[str, ...] = (), offset: int = 0, limit: int = 20
 ) -> tuple[list[Workspace], int]:
     """A page of the organization's workspaces by name, narrowed by name prefix and tags (all must match)."""
+    query = _search(org, prefix, tags)
+    total = db.session.scalar(query.with_only_columns(db.func.count()).order_by(None)) or 0
+    page = db.session.scalars(query.order_by(Workspace.name).offset(offset).limit(limit))
+    return list(page), total
+
+
+def search_workspace_names(org: Organization, *, prefix: str | None = None, tags: tuple[str, ...] = ()) -> list[str]:
+    """Every name ``search_workspaces`` would page through, in order (for callers that filter by permission)."""
+    query = _search(org, prefix, tags).with_only_columns(Workspace.name).order_by(Workspace.name)
+    return list(db.session.scalars(query))
+
+
+def get_workspaces_by_names(org: Organization, names: list[str]) -> list[Workspace]:
+    """The organization's workspaces with these names, in the order given (missing names are skipped)."""
+    if not names:
+        return []
+    found = {
+        w.name: w
+        for w in db.session.scalars(db.select(Workspace).where(Workspace.org_id == org.id, Workspace.name.in_(names)))
+    }
+    return [found[name] for name in names if name in found]
+
+
+def _search(org: Organization, prefix: str | None, tags: tuple[str, ...]) -> Any:
     query = db.select(Workspace).where(Workspace.org_id == org.id)
     if prefix:
         query = query.where(Workspace.name.startswith(prefix, autoescape=True))
@@ -115,26 +157,9 @@ def search_workspaces(
         # tag_names is a JSON list of restricted names, so its text form contains "tag" (quotes included)
         # exactly when the list holds the tag: one portable LIKE on SQLite, PostgreSQL and MySQL.
         query = query.where(db.cast(Workspace.tag_names, db.String).contains(f'"{tag}"', autoescape=True))
-    total = db.session.scalar(query.with_only_columns(db.func.count()).order_by(None)) or 0
-    page = db.session.scalars(query.order_by(Workspace.name).offset(offset).limit(limit))
-    return list(page), total
+    return query
 
 
 def count_workspaces(org: Organization) -> int:
     """How many workspaces the organization has."""
     return db.session.scalar(db.select(db.func.count()).where(Workspace.org_id == org.id)) or 0
-
-
-def rename_workspace(workspace: Workspace, name: str, actor: str) -> Workspace:
-    """Give the workspace a new name (audited); raises ``Conflict`` when the name is taken in its organization."""
-    old_name = workspace.name
-    if name == old_name:
-        return workspace
-    workspace.name = check_name("workspace", name)
-    record_event("workspace.rename", "ok", actor, workspace=workspace, commit=False, old_name=old_name)
-    try:
-        db.session.commit()
-    except IntegrityError:
-        db.session.rollback()
-        raise Conflict(f"workspace {name!r} already exists in organization {workspace.organization.name!r}") from None
-    return workspace

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from flask import g
 
-from app.auth.access import open_org, open_workspace
+from app.auth.access import open_org
 from app.auth.permissions import Action, authorize
 from app.errors import Forbidden, NotFound
 from app.models import Organization, StateVersion, Workspace
 from app.repositories.state_versions import get_version_by_id
-from app.repositories.workspaces import get_workspace_by_id
+from app.repositories.workspaces import get_workspace_by_id, get_workspace_by_ref
 from app.tfc_api.context import caller, org_scope
 
 # The least a caller may hold to see a workspace at all: outputs-only tokens (terraform_remote_state consumers)
@@ -32,9 +32,9 @@ def find_org(ref: str, action: str = VISIBLE, workspace_name: str | None = None)
 
 def find_workspace(org: Organization, ref: str, action: str = VISIBLE) -> Workspace:
     """The organization's workspace by name or id, with ``action`` authorized on it."""
-    workspace = open_workspace(caller(), org, ref, by_id=True)
-    authorize(caller(), org, action, workspace.name)
-    return workspace
+    return _checked(
+        org, get_workspace_by_ref(org, ref), f"workspace {ref!r} not found in organization {org.name!r}", action
+    )
 
 
 def find_workspace_by_id(workspace_id: str, action: str = VISIBLE) -> Workspace:
@@ -43,9 +43,19 @@ def find_workspace_by_id(workspace_id: str, action: str = VISIBLE) -> Workspace:
     if workspace is None:
         raise NotFound(f"workspace {workspace_id!r} not found")
     try:
-        find_org(workspace.org_id, action, workspace.name)
-    except NotFound:
+        org = find_org(workspace.org_id)
+    except (Forbidden, NotFound):
         raise NotFound(f"workspace {workspace_id!r} not found") from None
+    return _checked(org, workspace, f"workspace {workspace_id!r} not found", action)
+
+
+def _checked(org: Organization, workspace: Workspace | None, not_found: str, action: str) -> Workspace:
+    # A workspace the caller may not even see answers exactly like a missing one (404); only a visible workspace
+    # can give a 403 for an action the caller lacks.
+    if workspace is None or not allowed(org, VISIBLE, workspace.name):
+        raise NotFound(not_found)
+    if action != VISIBLE:
+        authorize(caller(), org, action, workspace.name)
     return workspace
 
 

@@ -10,7 +10,7 @@ from flask import Response
 from app.auth.permissions import Action
 from app.errors import InvalidInput
 from app.models import Workspace
-from app.repositories.workspaces import update_workspace_settings
+from app.repositories.workspaces import update_workspace
 from app.tfc_api import bp
 from app.tfc_api.context import caller
 from app.tfc_api.jsonapi import collection, paginate, request_body, requested_page, respond
@@ -53,7 +53,7 @@ def add_tags(workspace_id: str) -> Response:
     """Add tags (idempotent); 204."""
     workspace = find_workspace_by_id(workspace_id, Action.WRITE)
     merged = list(dict.fromkeys([*(workspace.tag_names or []), *_tag_names(request_body())]))
-    update_workspace_settings(workspace, caller().subject, tag_names=merged)
+    update_workspace(workspace, caller().subject, tag_names=merged)
     return respond(None, 204)
 
 
@@ -62,9 +62,7 @@ def remove_tags(workspace_id: str) -> Response:
     """Remove tags; 204."""
     workspace = find_workspace_by_id(workspace_id, Action.WRITE)
     doomed = set(_tag_names(request_body()))
-    update_workspace_settings(
-        workspace, caller().subject, tag_names=[t for t in workspace.tag_names or [] if t not in doomed]
-    )
+    update_workspace(workspace, caller().subject, tag_names=[t for t in workspace.tag_names or [] if t not in doomed])
     return respond(None, 204)
 
 

@@ -6,19 +6,26 @@ from typing import Any
 
 from flask import Response, request
 
-from app.auth.permissions import Action
+from app.auth.permissions import Action, allowed_names, authorize, sees_every_workspace
 from app.drivers.locks.base import HeldLock
 from app.errors import Conflict, InvalidInput, LockConflict
 from app.models import StateVersion, Workspace
 from app.repositories.audit import record_event
 from app.repositories.locks import get_lock
+from app.repositories.names import check_name
 from app.repositories.state_versions import delete_workspace_state, get_current_version, get_versions_by_ids
-from app.repositories.workspaces import create_workspace, rename_workspace, search_workspaces, update_workspace_settings
+from app.repositories.workspaces import (
+    create_workspace,
+    get_workspaces_by_names,
+    search_workspace_names,
+    search_workspaces,
+    update_workspace,
+)
 from app.tfc_api import bp
 from app.tfc_api.context import caller
 from app.tfc_api.jsonapi import Resource, attributes_of, collection, document, request_body, requested_page, respond
 from app.tfc_api.locking import LOCK_ID_PREFIX, describe, lock_details
-from app.tfc_api.lookup import VISIBLE, allowed, find_org, find_workspace, find_workspace_by_id
+from app.tfc_api.lookup import VISIBLE, find_org, find_workspace, find_workspace_by_id
 from app.tfc_api.schemas import WorkspaceAttributes, load
 from app.tfc_api.serializers import default_project_id, workspace_resource
 
@@ -60,13 +67,15 @@ def list_workspaces(org: str) -> Response:
     if project and project != default_project_id(found):
         return collection([], page, 0)
     tags = tuple(t.strip() for t in (request.args.get("search[tags]") or "").split(",") if t.strip())
-    items, total = search_workspaces(
-        found, prefix=request.args.get("search[name]") or None, tags=tags, offset=page.offset, limit=page.size
-    )
-    # RBAC rules are name globs, so a page is filtered after the query: a restricted caller may see a short page
-    # (and a total that counts workspaces it cannot see), never a workspace it may not see.
-    visible = [w for w in items if allowed(found, VISIBLE, w.name)]
-    return collection(render_many(visible), page, total)
+    prefix = request.args.get("search[name]") or None
+    if sees_every_workspace(caller(), found, VISIBLE):
+        items, total = search_workspaces(found, prefix=prefix, tags=tags, offset=page.offset, limit=page.size)
+        return collection(render_many(items), page, total)
+    # RBAC rules are name globs, so a restricted caller's listing is filtered by name before paging: pages are full
+    # and the total counts only what the caller may see.
+    names = allowed_names(caller(), found, VISIBLE, search_workspace_names(found, prefix=prefix, tags=tags))
+    shown = get_workspaces_by_names(found, names[page.offset : page.offset + page.size])
+    return collection(render_many(shown), page, len(names))
 
 
 @bp.route("/organizations/<org>/workspaces", methods=["POST"])
@@ -109,10 +118,11 @@ def patch_workspace_by_id(workspace_id: str) -> Response:
 
 def _update(workspace: Workspace) -> Response:
     attributes = load(WorkspaceAttributes(), attributes_of(request_body()))
-    actor = caller().subject
-    update_workspace_settings(workspace, actor, **_settings(attributes))
-    if attributes.get("name"):
-        rename_workspace(workspace, attributes["name"], actor)
+    name = attributes.get("name") or None
+    if name is not None and name != workspace.name:
+        # A rename writes under the new name too: "dev-* only" must not become "prod-app".
+        authorize(caller(), workspace.organization, Action.WRITE, check_name("workspace", name))
+    update_workspace(workspace, caller().subject, name=name, **_settings(attributes))
     return document(render(workspace))
 
 
