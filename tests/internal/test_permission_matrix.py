@@ -278,3 +278,51 @@ def test_tfc_api_uses_the_same_check(world: World) -> None:
     assert tfc(world.tokens["alice-dev"], "GET", f"/workspaces/{prod}") in (403, 404)
     assert tfc(world.tokens["alice-dev"], "GET", f"/workspaces/{dev}") == 200
     assert tfc(world.tokens["consumer"], "GET", f"/workspaces/{dev}/current-state-version-outputs") == 200
+
+
+# Who may do what through the token door's self-service endpoints: only a full token of an rbac.manage holder
+# adds members (themselves included); nobody creates organizations with a token; everyone sees only acme.
+SELF_SERVICE = {
+    #                  join self, add other, create org
+    "alice": (200, 201, 403),
+    "alice-outputs": (403, 403, 403),
+    "alice-read-only": (403, 403, 403),
+    "alice-dev": (403, 403, 403),
+    "reader": (403, 403, 403),
+    "writer": (403, 403, 403),
+    "consumer": (403, 403, 403),
+    "restricted": (403, 403, 403),
+}
+
+
+@pytest.mark.parametrize("profile", sorted(SELF_SERVICE))
+def test_self_service_endpoints_of_the_token_door(world: World, profile: str) -> None:
+    token = world.tokens[profile]
+    subject = profile.split("-")[0]
+    join_self, add_other, create_org = SELF_SERVICE[profile]
+    assert world.v1(token, "POST", "/users", {"subject": subject}).status_code == join_self
+    assert world.v1(token, "POST", "/users", {"subject": f"new-{profile}"}).status_code == add_other
+    assert world.v1(token, "POST", "/orgs", {"name": f"org-of-{profile}"}).status_code == create_org
+    sync = {"name": "x", "display_name": "x", "external_org_id": f"ext-{profile}"}
+    assert world.v1(token, "POST", "/orgs/sync", sync).status_code == 403
+    me = world.v1(token, "GET", "/me")
+    assert me.status_code == 200 and me.json["subject"] == subject and me.json["organization"]["name"] == "acme"
+    assert [org["name"] for org in world.v1(token, "GET", "/orgs").json["organizations"]] == ["acme"]
+    assert world.v1(token, "GET", "/users?org=elsewhere").status_code == 404
+
+
+# A rename needs unit.write on the old and the new name.
+RENAMES = {"alice": 200, "writer": 200, "alice-dev": 403, "reader": 403, "consumer": 403, "restricted": 403}
+
+
+@pytest.mark.skipif(not TFC_PRESENT, reason="TFC API not present")
+@pytest.mark.parametrize("profile", sorted(RENAMES))
+def test_renames(world: World, profile: str) -> None:
+    headers = {**bearer(world.tokens[profile]), "Content-Type": "application/vnd.api+json"}
+    body = json.dumps({"data": {"type": "workspaces", "attributes": {"name": "prod-renamed"}}})
+    response = world.client.patch("/api/v2/organizations/acme/workspaces/dev", data=body, headers=headers)
+    assert response.status_code == RENAMES[profile], response.json
+    dev_only = json.dumps({"data": {"type": "workspaces", "attributes": {"name": "dev-renamed"}}})
+    if profile == "alice-dev":  # its one workspace may not take another name: the token would lose it
+        response = world.client.patch("/api/v2/organizations/acme/workspaces/dev", data=dev_only, headers=headers)
+        assert response.status_code == 403
