@@ -59,6 +59,15 @@ class LockConflict(StatesmanError):
         self.holder = holder
 
 
+class UploadPending(StatesmanError):
+    """A lock cannot be released normally yet: the newest state version still waits for its uploaded bytes.
+
+    400, not 409: go-tfe reads any 409 from ``actions/unlock`` as "not locked" and would hide the reason.
+    """
+
+    status = 400
+
+
 class PayloadTooLarge(StatesmanError):
     """The body exceeds ``MAX_STATE_SIZE``."""
 

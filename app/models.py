@@ -98,10 +98,17 @@ class Workspace(db.Model):  # type: ignore[name-defined]
 
 
 class StateVersion(db.Model):  # type: ignore[name-defined]
-    """One immutable accepted write; ``number`` orders versions within a workspace and guards concurrent writers."""
+    """One immutable accepted write; ``number`` orders versions within a workspace and guards concurrent writers.
+
+    The ``json_*`` columns point at the JSON copies Terraform sends beside the state (its external JSON format and
+    its outputs with exact types), each an encrypted object of its own; versions without them have NULLs.
+    """
 
     __tablename__ = "state_versions"
-    __table_args__ = (sa.UniqueConstraint("workspace_id", "number", name="uq_state_versions_workspace_number"),)
+    __table_args__ = (
+        sa.UniqueConstraint("workspace_id", "number", name="uq_state_versions_workspace_number"),
+        sa.Index("ix_state_versions_workspace_created", "workspace_id", "created_at"),
+    )
 
     id: Mapped[str] = mapped_column(sa.String(40), primary_key=True, default=lambda: new_id("sv"))
     workspace_id: Mapped[str] = mapped_column(sa.ForeignKey("workspaces.id", ondelete="CASCADE"))
@@ -119,6 +126,13 @@ class StateVersion(db.Model):  # type: ignore[name-defined]
     status: Mapped[str] = mapped_column(sa.String(20), default="finalized")
     created_by: Mapped[str | None] = mapped_column(sa.String(255))
     created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
+    json_state_key: Mapped[str | None] = mapped_column(sa.String(512))
+    json_state_sha256: Mapped[str | None] = mapped_column(sa.String(64))
+    json_state_size: Mapped[int | None] = mapped_column(sa.BigInteger)
+    json_state_kms_key_id: Mapped[str | None] = mapped_column(sa.String(255))
+    json_outputs_key: Mapped[str | None] = mapped_column(sa.String(512))
+    json_outputs_sha256: Mapped[str | None] = mapped_column(sa.String(64))
+    json_outputs_kms_key_id: Mapped[str | None] = mapped_column(sa.String(255))
 
 
 class Lock(db.Model):  # type: ignore[name-defined]

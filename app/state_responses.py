@@ -9,7 +9,7 @@ from itertools import chain
 from flask import Response
 
 from app.models import StateVersion
-from app.repositories.state_versions import open_version, outputs_document
+from app.repositories.state_versions import JSON_STATE, open_copy, open_version, outputs_document
 
 
 def state_response(version: StateVersion) -> Response:
@@ -25,6 +25,18 @@ def state_response(version: StateVersion) -> Response:
             "Content-MD5": base64.b64encode(bytes.fromhex(version.md5)).decode(),
             "ETag": f'"{version.sha256}"',
         },
+    )
+
+
+def json_state_response(version: StateVersion) -> Response:
+    """The JSON copy of ``version`` Terraform uploaded beside its state, streamed (the caller checked it has one)."""
+    stream = open_copy(version, JSON_STATE)
+    first = next(stream, b"")
+    return Response(
+        chain([first], stream),
+        status=200,
+        mimetype="application/json",
+        headers={"Content-Length": str(version.json_state_size), "ETag": f'"{version.json_state_sha256}"'},
     )
 
 

@@ -1,19 +1,22 @@
-"""State versions: the guarded write pipeline, reads, history, rollback and retention.
+"""State versions: the guarded write pipeline, reads, history, rollback, retention and the JSON copies.
 
-A write stores the encrypted object under a key that includes the new version id, then flips the workspace's
-current pointer in one SQL statement that also checks nobody else flipped it first (``version_counter``).
-A crash at any point leaves the old pointer, so readers see the old state or the new one, never a mix.
+A write stores the encrypted object under a key that includes the new version id, then, in one transaction,
+flips the workspace's current pointer (only if nobody else flipped it first: ``version_counter``) and inserts or
+finalizes the version row. A crash at any point leaves the old pointer, so readers see the old state or the new
+one, never a mix. The loser of a race between writers gets a ``Conflict`` that says another write won.
 """
 
 from __future__ import annotations
 
 import json
+import secrets
 from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 import ijson
+from sqlalchemy.exc import IntegrityError
 
 from app.drivers.storage.base import ObjectNotFound
 from app.errors import Conflict, NotFound, StatesmanError
@@ -25,6 +28,8 @@ from app.runtime import config, drivers
 from app.statefile import StateBody, StateSummary
 
 _PUBLISH_ATTEMPTS = 3
+# How long a signed upload URL stays valid: a pending version older than this can no longer receive its state.
+UPLOAD_WINDOW_SECONDS = 15 * 60
 
 
 @dataclass(frozen=True)
@@ -38,6 +43,22 @@ class WriteResult:
 def encryption_context(workspace_id: str, version_id: str) -> bytes:
     """Associated data binding a ciphertext to its workspace and version."""
     return f"statesman:state:{workspace_id}:{version_id}".encode()
+
+
+@dataclass(frozen=True)
+class Copy:
+    """A JSON copy Terraform sends beside a state, and the ``state_versions`` columns that point at it."""
+
+    kind: str
+    key: str
+    sha256: str
+    kms: str
+    size: str | None = None
+
+
+JSON_STATE = Copy("json-state", "json_state_key", "json_state_sha256", "json_state_kms_key_id", "json_state_size")
+JSON_OUTPUTS = Copy("json-outputs", "json_outputs_key", "json_outputs_sha256", "json_outputs_kms_key_id")
+COPIES = (JSON_STATE, JSON_OUTPUTS)
 
 
 def get_current_version(workspace: Workspace) -> StateVersion | None:
@@ -77,6 +98,20 @@ def read_version_bytes(version: StateVersion) -> bytes:
     return b"".join(open_version(version))
 
 
+@dataclass(frozen=True)
+class Announced:
+    """A version whose id was handed out before its bytes arrived, or that arrives with JSON copies (TFC API).
+
+    ``pending``: the row exists with status ``pending`` and is published in place. ``copies``: ``json_*`` columns
+    of copies already stored for a new row. ``output_types``: exact output types from Terraform's JSON outputs.
+    """
+
+    version_id: str
+    pending: bool = False
+    copies: dict[str, Any] = field(default_factory=dict)
+    output_types: dict[str, Any] = field(default_factory=dict)
+
+
 def write_state(
     workspace: Workspace,
     body: StateBody,
@@ -84,13 +119,13 @@ def write_state(
     *,
     lock_id: str | None = None,
     force: bool = False,
-    version_id: str | None = None,
+    announced: Announced | None = None,
 ) -> WriteResult:
     """Store ``body`` as the workspace's new current version, enforcing the lock and the serial/lineage guard.
 
-    ``force`` (audited) skips the serial and lineage checks, never the lock. ``version_id`` names the new version
-    when the id was handed out before the bytes arrived (the TFC upload-URL flow). Raises ``LockConflict``,
-    ``Conflict`` (guard) or ``InvalidInput`` (not a state).
+    ``force`` (audited) skips the serial and lineage checks, never the lock. ``announced`` names the new version
+    when its id was handed out before the bytes arrived (the TFC upload-URL flow). Raises ``LockConflict``,
+    ``Conflict`` (guard, or a concurrent write that won) or ``InvalidInput`` (not a state).
     """
     summary = body.summary or body.validate()
     check_write_lock(workspace, lock_id)
@@ -105,12 +140,15 @@ def write_state(
             "state.write", "conflict", actor, workspace=workspace, serial=summary.serial, reason=refused.message
         )
         raise
-    version_id = version_id or new_id("sv")
-    storage_key = f"{workspace.id}/{version_id}"
+    version_id = announced.version_id if announced else new_id("sv")
+    # A pending id is published by whichever of several retried uploads wins: each stores its own object, so a
+    # loser deleting its object never removes the winner's.
+    suffix = f"-{secrets.token_hex(4)}" if announced and announced.pending else ""
+    storage_key = f"{workspace.id}/{version_id}{suffix}"
     kms = drivers().kms
     drivers().storage.put(storage_key, kms.encrypt(body.chunks(), encryption_context(workspace.id, version_id)))
     try:
-        version = _publish(workspace, body, summary, actor, version_id, storage_key, kms.key_id, force)
+        version = _publish(workspace, body, summary, actor, storage_key, kms.key_id, force, announced, version_id)
     except _AlreadyWritten as landed:
         drivers().storage.delete(storage_key)
         return WriteResult(landed.version, created=False)
@@ -151,59 +189,142 @@ def _publish(
     body: StateBody,
     summary: StateSummary,
     actor: str,
-    version_id: str,
     storage_key: str,
     key_id: str,
     forced: bool,
+    announced: Announced | None,
+    version_id: str,
 ) -> StateVersion:
-    """Insert the version row and flip the current pointer atomically; retried if another writer won the race."""
+    """Flip the current pointer and insert (or finalize) the version row in one transaction.
+
+    The pointer moves first, guarded by ``version_counter``: of writers racing on one workspace exactly one
+    moves it, and the others wait for its row lock and then find the counter changed, so they never reach the
+    unique version number. A unique violation that happens anyway is the same lost race. A loser re-reads the
+    current version: the same bytes are a success, anything else is judged by the guard against the winner.
+    """
+    columns: dict[str, Any] = {
+        "serial": summary.serial,
+        "lineage": summary.lineage,
+        "md5": body.md5_hex,
+        "sha256": body.sha256,
+        "size": body.size,
+        "storage_key": storage_key,
+        "kms_key_id": key_id,
+        "outputs": with_output_types(summary.outputs, announced.output_types if announced else {}),
+        "resource_count": summary.resource_count,
+        "terraform_version": summary.terraform_version,
+        "status": "finalized",
+    }
     for _ in range(_PUBLISH_ATTEMPTS):
         counter = workspace.version_counter
-        version = StateVersion(
-            id=version_id,
-            workspace_id=workspace.id,
-            number=counter + 1,
-            serial=summary.serial,
-            lineage=summary.lineage,
-            md5=body.md5_hex,
-            sha256=body.sha256,
-            size=body.size,
-            storage_key=storage_key,
-            kms_key_id=key_id,
-            outputs=summary.outputs,
-            resource_count=summary.resource_count,
-            terraform_version=summary.terraform_version,
-            created_by=actor,
-            created_at=utcnow(),
-        )
-        db.session.add(version)
-        flipped = db.session.execute(
-            db.update(Workspace)
-            .where(Workspace.id == workspace.id, Workspace.version_counter == counter)
-            .values(current_version_id=version_id, version_counter=counter + 1, updated_at=utcnow())
-        ).rowcount  # type: ignore[attr-defined]
-        if flipped == 1:
-            record_event(
-                "state.write",
-                "forced" if forced else "ok",
-                actor,
-                workspace=workspace,
-                commit=False,
-                serial=summary.serial,
-                version_id=version_id,
-                size=body.size,
+        try:
+            won = _flip_pointer(workspace, counter, version_id) and _store_row(
+                workspace, version_id, counter + 1, columns, actor, announced
             )
-            db.session.commit()
+            if won:
+                record_event(
+                    "state.write",
+                    "forced" if forced else "ok",
+                    actor,
+                    workspace=workspace,
+                    commit=False,
+                    serial=summary.serial,
+                    version_id=version_id,
+                    size=body.size,
+                )
+                db.session.commit()
+        except IntegrityError:
+            won = False
+        if won:
             db.session.refresh(workspace)
+            version = db.session.get(StateVersion, version_id)
+            assert version is not None
             return version
         db.session.rollback()
-        db.session.refresh(workspace)
-        current = get_current_version(workspace)
-        if _is_retry(current, body, summary):
-            assert current is not None
-            raise _AlreadyWritten(current)
-        _check_guard(current, summary, forced)
+        _lost_race(workspace, body, summary, forced, announced, version_id)
     raise Conflict("the state kept changing while this write was being stored; try again")
+
+
+def _flip_pointer(workspace: Workspace, counter: int, version_id: str) -> bool:
+    flipped = db.session.execute(
+        db.update(Workspace)
+        .where(Workspace.id == workspace.id, Workspace.version_counter == counter)
+        .values(current_version_id=version_id, version_counter=counter + 1, updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    ).rowcount  # type: ignore[attr-defined]
+    return bool(flipped == 1)
+
+
+def _store_row(
+    workspace: Workspace,
+    version_id: str,
+    number: int,
+    columns: dict[str, Any],
+    actor: str,
+    announced: Announced | None,
+) -> bool:
+    if announced is not None and announced.pending:
+        # Only the state columns: a JSON copy attached concurrently to the same row stays as it is.
+        finalized = db.session.execute(
+            db.update(StateVersion)
+            .where(StateVersion.id == version_id, StateVersion.status == "pending")
+            .values(number=number, **columns)
+            .execution_options(synchronize_session=False)
+        ).rowcount  # type: ignore[attr-defined]
+        return bool(finalized == 1)
+    copies = announced.copies if announced else {}
+    db.session.add(
+        StateVersion(
+            id=version_id,
+            workspace_id=workspace.id,
+            number=number,
+            created_by=actor,
+            created_at=utcnow(),
+            **columns,
+            **copies,
+        )
+    )
+    db.session.flush()
+    return True
+
+
+def _lost_race(
+    workspace: Workspace,
+    body: StateBody,
+    summary: StateSummary,
+    forced: bool,
+    announced: Announced | None,
+    version_id: str,
+) -> None:
+    """After a lost publish: raise ``_AlreadyWritten`` (same bytes landed) or ``Conflict``, or return to retry."""
+    fresh = db.session.get(Workspace, workspace.id, populate_existing=True)
+    if fresh is None:
+        raise NotFound("the workspace was deleted while this write was being stored")
+    current = get_current_version(fresh)
+    if _is_retry(current, body, summary):
+        assert current is not None
+        raise _AlreadyWritten(current)
+    if announced is not None and announced.pending:
+        mine = db.session.get(StateVersion, version_id, populate_existing=True)
+        if mine is not None and mine.status == "finalized" and mine.sha256 == body.sha256:
+            raise _AlreadyWritten(mine)
+        if mine is None or mine.status != "pending":
+            raise Conflict(f"state version {version_id} was finalized or discarded by another request meanwhile")
+    try:
+        _check_guard(current, summary, forced)
+    except Conflict as refused:
+        assert current is not None
+        raise Conflict(
+            f"another write won the race: serial {current.serial} (state version {current.id}) was stored while "
+            f"this write of serial {summary.serial} was in flight; {refused.message}"
+        ) from None
+
+
+def with_output_types(outputs: dict[str, Any], exact: dict[str, Any]) -> dict[str, Any]:
+    """The state's output summary with each type replaced by the exact one Terraform sent, where it sent one."""
+    return {
+        name: {**spec, "type": exact[name]} if exact.get(name) is not None else spec for name, spec in outputs.items()
+    }
 
 
 class _AlreadyWritten(StatesmanError):
@@ -215,23 +336,37 @@ class _AlreadyWritten(StatesmanError):
 
 
 def _apply_retention(workspace: Workspace) -> None:
-    """Delete versions beyond ``OPENTACO_MAX_VERSIONS`` (never the current one): rows first, then objects."""
+    """Delete versions beyond ``OPENTACO_MAX_VERSIONS`` (never the current one): rows first, then objects.
+
+    A pending version whose upload URL is still valid is kept: its client may be uploading right now.
+    """
     keep = config().max_versions
     if keep <= 0:
         return
+    in_flight = db.and_(
+        StateVersion.status == "pending", StateVersion.created_at > utcnow() - timedelta(seconds=UPLOAD_WINDOW_SECONDS)
+    )
     doomed = list(
         db.session.scalars(
             db.select(StateVersion)
-            .where(StateVersion.workspace_id == workspace.id, StateVersion.id != workspace.current_version_id)
+            .where(
+                StateVersion.workspace_id == workspace.id,
+                StateVersion.id != workspace.current_version_id,
+                db.not_(in_flight),
+            )
             .order_by(StateVersion.number.desc())
             .offset(keep - 1)
         )
     )
     if not doomed:
         return
-    keys = [v.storage_key for v in doomed]
-    for version in doomed:
-        db.session.delete(version)
+    keys = [key for version in doomed for key in object_keys(version)]
+    # One statement by id: two writers trimming at once delete the same rows without either failing.
+    db.session.execute(
+        db.delete(StateVersion)
+        .where(StateVersion.id.in_([v.id for v in doomed]))
+        .execution_options(synchronize_session=False)
+    )
     db.session.commit()
     for key in keys:
         drivers().storage.delete(key)
@@ -262,10 +397,9 @@ def rollback_to(workspace: Workspace, version: StateVersion, actor: str, lock_id
 def delete_workspace_state(workspace: Workspace, actor: str) -> None:
     """Delete the workspace with every version (rows first, then objects); the caller checked the lock."""
     workspace_id = workspace.id
-    keys = list(
-        db.session.scalars(db.select(StateVersion.storage_key).where(StateVersion.workspace_id == workspace_id))
-    )
-    record_event("workspace.delete", "ok", actor, workspace=workspace, commit=False, versions=len(keys))
+    versions = list(db.session.scalars(db.select(StateVersion).where(StateVersion.workspace_id == workspace_id)))
+    keys = [key for version in versions for key in object_keys(version)]
+    record_event("workspace.delete", "ok", actor, workspace=workspace, commit=False, versions=len(versions))
     db.session.execute(db.delete(StateVersion).where(StateVersion.workspace_id == workspace.id))
     db.session.delete(workspace)
     db.session.commit()
@@ -274,15 +408,29 @@ def delete_workspace_state(workspace: Workspace, actor: str) -> None:
         drivers().storage.delete(key)
 
 
+def _not_under(key_id: str) -> Any:
+    """Finalized versions with the state or a JSON copy encrypted under another key than ``key_id``."""
+    return db.and_(
+        StateVersion.status == "finalized",
+        db.or_(
+            StateVersion.kms_key_id != key_id,
+            *(
+                db.and_(getattr(StateVersion, c.kms) != key_id, getattr(StateVersion, c.key).is_not(None))
+                for c in COPIES
+            ),
+        ),
+    )
+
+
 def versions_needing_rotation(batch: int = 100) -> Iterator[StateVersion]:
-    """Every version (all workspaces) not encrypted with the current key, in batches."""
+    """Every version (all workspaces) with an object not encrypted with the current key, in batches."""
     key_id = drivers().kms.key_id
     last_id = ""
     while True:
         page = list(
             db.session.scalars(
                 db.select(StateVersion)
-                .where(StateVersion.kms_key_id != key_id, StateVersion.status == "finalized", StateVersion.id > last_id)
+                .where(_not_under(key_id), StateVersion.id > last_id)
                 .order_by(StateVersion.id)
                 .limit(batch)
             )
@@ -294,37 +442,83 @@ def versions_needing_rotation(batch: int = 100) -> Iterator[StateVersion]:
 
 
 def count_versions_needing_rotation() -> int:
-    """How many versions are not encrypted with the current key."""
+    """How many versions have an object not encrypted with the current key."""
     key_id = drivers().kms.key_id
-    return (
-        db.session.scalar(
-            db.select(db.func.count())
-            .select_from(StateVersion)
-            .where(StateVersion.kms_key_id != key_id, StateVersion.status == "finalized")
-        )
-        or 0
-    )
+    return db.session.scalar(db.select(db.func.count()).select_from(StateVersion).where(_not_under(key_id))) or 0
 
 
 def reencrypt_version(version: StateVersion) -> None:
-    """Re-encrypt one version under the current key: new object, pointer switch, old object removed.
+    """Re-encrypt one version's objects (state and JSON copies) under the current key: new objects, pointer switch,
+    old objects removed.
 
-    Readers keep using the old object until the row points at the new one, so rotation runs live.
+    Readers keep using the old objects until the row points at the new ones, so rotation runs live.
     """
     active = drivers()
-    context = encryption_context(version.workspace_id, version.id)
-    new_key = f"{version.workspace_id}/{version.id}-{new_id('k')[2:10]}"
-    active.storage.put(new_key, active.kms.encrypt(open_version(version), context))
-    old_key = version.storage_key
-    version.storage_key = new_key
-    version.kms_key_id = active.kms.key_id
+    key_id = active.kms.key_id
+    replaced: list[tuple[str, str]] = []  # (old key, new key)
     try:
+        if version.kms_key_id != key_id:
+            context = encryption_context(version.workspace_id, version.id)
+            new_key = f"{version.workspace_id}/{version.id}-{new_id('k')[2:10]}"
+            active.storage.put(new_key, active.kms.encrypt(open_version(version), context))
+            replaced.append((version.storage_key, new_key))
+            version.storage_key, version.kms_key_id = new_key, key_id
+        for copy in COPIES:
+            old_key = getattr(version, copy.key)
+            if old_key is None or getattr(version, copy.kms) == key_id:
+                continue
+            new_key = copy_storage_key(version.workspace_id, version.id, copy)
+            context = copy_context(copy, version.workspace_id, version.id)
+            active.storage.put(new_key, active.kms.encrypt(open_copy(version, copy), context))
+            replaced.append((old_key, new_key))
+            setattr(version, copy.key, new_key)
+            setattr(version, copy.kms, key_id)
         db.session.commit()
     except BaseException:
         db.session.rollback()
-        active.storage.delete(new_key)
+        for _, new_key in replaced:
+            active.storage.delete(new_key)
         raise
-    active.storage.delete(old_key)
+    for old_key, _ in replaced:
+        active.storage.delete(old_key)
+
+
+def copy_context(copy: Copy, workspace_id: str, version_id: str) -> bytes:
+    """Associated data binding a copy's ciphertext to its kind, workspace and version (never mistaken for a state)."""
+    return f"statesman:{copy.kind}:{workspace_id}:{version_id}".encode()
+
+
+def copy_storage_key(workspace_id: str, version_id: str, copy: Copy) -> str:
+    """A fresh object key for a copy: concurrent uploads of one copy never share (or delete) each other's object."""
+    return f"{workspace_id}/{version_id}-{copy.kind}-{secrets.token_hex(4)}"
+
+
+def store_copy(workspace_id: str, version_id: str, copy: Copy, body: StateBody) -> dict[str, Any]:
+    """Encrypt and store a copy's bytes; returns the column values that point at the new object."""
+    key = copy_storage_key(workspace_id, version_id, copy)
+    kms = drivers().kms
+    drivers().storage.put(key, kms.encrypt(body.chunks(), copy_context(copy, workspace_id, version_id)))
+    columns: dict[str, Any] = {copy.key: key, copy.sha256: body.sha256, copy.kms: kms.key_id}
+    if copy.size is not None:
+        columns[copy.size] = body.size
+    return columns
+
+
+def open_copy(version: StateVersion, copy: Copy) -> Iterator[bytes]:
+    """The plaintext of a version's copy, streamed and verified; ``NotFound`` when it has none."""
+    key = getattr(version, copy.key)
+    if key is None:
+        raise NotFound(f"state version {version.id} has no {copy.kind}")
+    try:
+        stored = drivers().storage.open(key)
+    except ObjectNotFound:
+        raise NotFound(f"the {copy.kind} of state version {version.id} has no stored object") from None
+    return drivers().kms.decrypt(stored, copy_context(copy, version.workspace_id, version.id))
+
+
+def object_keys(version: StateVersion) -> list[str]:
+    """Every storage object a version row points at (its state and its copies)."""
+    return [version.storage_key, *(getattr(version, c.key) for c in COPIES if getattr(version, c.key))]
 
 
 def get_versions_by_ids(ids: list[str]) -> dict[str, StateVersion]:
@@ -348,7 +542,7 @@ def find_versions_created_at(workspace: Workspace, created_at: datetime) -> list
     )
 
 
-class _ChunkReader:
+class ChunkReader:
     """A file-like view of a chunk iterator, so ijson can parse a stored state without holding it whole."""
 
     def __init__(self, chunks: Iterator[bytes]) -> None:
@@ -392,7 +586,7 @@ def get_version_by_id(version_id: str) -> StateVersion | None:
 def read_outputs(version: StateVersion) -> dict[str, Any]:
     """The stored state's ``outputs`` object with values, parsed as a stream (a 100 MB state is never held whole)."""
     try:
-        outputs: Any = next(ijson.items(_ChunkReader(open_version(version)), "outputs", use_float=True), {})
+        outputs: Any = next(ijson.items(ChunkReader(open_version(version)), "outputs", use_float=True), {})
     except ijson.JSONError:
         raise StatesmanError(f"stored state version {version.id} is not valid JSON") from None
     return outputs if isinstance(outputs, dict) else {}

@@ -9,6 +9,7 @@ from flask import Response
 from app.auth.permissions import Action
 from app.errors import InvalidInput, LockConflict
 from app.repositories.locks import force_unlock_workspace, get_lock, lock_workspace, unlock_workspace
+from app.repositories.state_uploads import check_no_pending_upload
 from app.tfc_api import bp
 from app.tfc_api.context import caller
 from app.tfc_api.jsonapi import attributes_of, document, request_body
@@ -45,7 +46,11 @@ def lock(workspace_id: str) -> Response:
 
 @bp.route("/workspaces/<workspace_id>/actions/unlock", methods=["POST"])
 def unlock(workspace_id: str) -> Response:
-    """Release the caller's lock; unlocked already is fine (retries); someone else's lock is a 409."""
+    """Release the caller's lock; unlocked already is fine (retries); someone else's lock is a 409.
+
+    While the newest state version still waits for its upload the lock stays (400, as HCP Terraform answers
+    Terraform 1.10+, which retries): releasing it would let another writer in before that state lands.
+    """
     workspace = find_workspace_by_id(workspace_id, Action.LOCK)
     principal = caller()
     holder = get_lock(workspace)
@@ -56,6 +61,7 @@ def unlock(workspace_id: str) -> Response:
                 "unlock it (or use force-unlock)",
                 holder,
             )
+        check_no_pending_upload(workspace)
         unlock_workspace(workspace, holder.lock_id, principal.subject)
     return document(render(workspace))
 

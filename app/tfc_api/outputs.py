@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Response
 
 from app.errors import NotFound
@@ -18,10 +20,17 @@ def output_resources(version: StateVersion, reveal: bool = False) -> list[Resour
     if version.status != "finalized":
         return []
     return [
-        output_resource(version, name, spec, reveal)
+        output_resource(version, name, exact_type(version, name, spec), reveal)
         for name, spec in read_outputs(version).items()
         if isinstance(spec, dict)
     ]
+
+
+def exact_type(version: StateVersion, name: str, spec: dict[str, Any]) -> dict[str, Any]:
+    """The output with the type from the version's summary, which holds Terraform's JSON-outputs type when sent."""
+    summary = (version.outputs or {}).get(name)
+    detailed = summary.get("type") if isinstance(summary, dict) else None
+    return {**spec, "type": detailed} if detailed is not None else spec
 
 
 def _listing(version: StateVersion | None) -> Response:
@@ -53,4 +62,4 @@ def show_output(output_id: str) -> Response:
     spec = read_outputs(version).get(name) if version.status == "finalized" else None
     if not isinstance(spec, dict):
         raise NotFound(f"state version output {output_id!r} not found")
-    return document(output_resource(version, name, spec, reveal=True))
+    return document(output_resource(version, name, exact_type(version, name, spec), reveal=True))

@@ -44,13 +44,16 @@ class WorkspaceAttributes(_Attributes):
 
 
 class StateVersionAttributes(_Attributes):
-    """``state-versions`` create: inline ``state`` (base64), or none for the upload-URL flow."""
+    """``state-versions`` create: inline ``state`` (base64), or none for the upload-URL flow; the JSON copies
+    (base64) Terraform sends beside it."""
 
     serial = fields.Integer(required=True, strict=True, validate=validate.Range(min=0))
     md5 = fields.String(required=True, validate=validate.Regexp(r"^[0-9a-fA-F]{32}$", error="not a hex MD5"))
     lineage = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=255))
     state = fields.String(load_default=None, allow_none=True)
     force = fields.Boolean(load_default=False)
+    json_state = fields.String(data_key="json-state", load_default=None, allow_none=True)
+    json_state_outputs = fields.String(data_key="json-state-outputs", load_default=None, allow_none=True)
 
 
 class OrganizationAttributes(_Attributes):

@@ -17,19 +17,26 @@ from app.auth.permissions import Action, authorize
 from app.auth.signed_urls import has_signature, signed_query, verify_signed_request
 from app.errors import Forbidden, InvalidInput, NotFound
 from app.models import StateVersion, Workspace
-from app.repositories.state_uploads import check_declared, create_pending_version, finalize_upload
+from app.repositories.state_uploads import (
+    attach_json_state,
+    check_declared,
+    create_pending_version,
+    create_version,
+    decode_copy,
+    finalize_upload,
+)
 from app.repositories.state_versions import (
+    UPLOAD_WINDOW_SECONDS,
     get_current_version,
     get_version,
     get_version_by_id,
     list_versions,
     rollback_to,
-    write_state,
 )
 from app.repositories.workspaces import get_workspace_by_id
 from app.request_body import check_declared_size, receive_state
 from app.runtime import config
-from app.state_responses import state_response
+from app.state_responses import json_state_response, state_response
 from app.statefile import READ_CHUNK, StateBody
 from app.tfc_api import bp
 from app.tfc_api.context import api_base_url, caller
@@ -48,11 +55,18 @@ from app.tfc_api.outputs import output_resources
 from app.tfc_api.schemas import StateVersionAttributes, load
 from app.tfc_api.serializers import state_version_resource
 
-URL_TTL_SECONDS = 15 * 60
+URL_TTL_SECONDS = UPLOAD_WINDOW_SECONDS
+# The JSON copy is larger than the state it describes (it spells out every attribute); refusing it would fail
+# the whole apply, so it may be up to twice the state limit.
+JSON_STATE_SIZE_FACTOR = 2
 
 
 def _content_path(version: StateVersion, kind: str) -> str:
-    return f"state-versions/{version.id}/{kind}"
+    return _content_path_of(version.id, kind)
+
+
+def _content_path_of(version_id: str, kind: str) -> str:
+    return f"state-versions/{version_id}/{kind}"
 
 
 def _signed_url(method: str, path: str, extra: dict[str, str] | None = None) -> str:
@@ -60,7 +74,10 @@ def _signed_url(method: str, path: str, extra: dict[str, str] | None = None) -> 
 
 
 def render(version: StateVersion, *, uploads: bool = False, force: bool = False) -> Resource:
-    """A version with its hosted download URL (for callers that may read state) or upload URLs (when pending)."""
+    """A version with its hosted download URLs (for callers that may read state) or upload URLs (when pending).
+
+    Outputs-only callers get neither download URL: the JSON state lists every resource, like the state itself.
+    """
     urls: dict[str, str | None] = {}
     workspace = get_workspace_by_id(version.workspace_id)
     if (
@@ -69,6 +86,8 @@ def render(version: StateVersion, *, uploads: bool = False, force: bool = False)
         and allowed(workspace.organization, Action.READ, workspace.name)
     ):
         urls["hosted-state-download-url"] = _signed_url("GET", _content_path(version, "download"))
+        if version.json_state_key is not None:
+            urls["hosted-json-state-download-url"] = _signed_url("GET", _content_path(version, "json-download"))
     if uploads:
         extra = {"force": "1"} if force else {}
         urls["hosted-state-upload-url"] = _signed_url("PUT", _content_path(version, "content"), extra)
@@ -130,14 +149,30 @@ def post_state_version(workspace_id: str) -> Response:
     if attributes["force"]:
         authorize(principal, workspace.organization, Action.DELETE, workspace.name)
     lock_id = require_lock_of(workspace, principal.subject, "creating a state version")
+    json_state = decode_copy(attributes["json_state"], "json-state")
+    json_outputs = decode_copy(attributes["json_state_outputs"], "json-state-outputs")
     if attributes["state"] is None:
         version = create_pending_version(
-            workspace, attributes["serial"], attributes["lineage"], attributes["md5"], principal.subject
+            workspace,
+            attributes["serial"],
+            attributes["lineage"],
+            attributes["md5"],
+            principal.subject,
+            json_state=json_state,
+            json_outputs=json_outputs,
         )
         return _document(version, 201, uploads=True, force=attributes["force"])
     with StateBody.from_bytes(_decode(attributes["state"]), config().max_state_size) as body:
         check_declared(body.validate(), body, attributes["serial"], attributes["lineage"], attributes["md5"])
-        result = write_state(workspace, body, principal.subject, lock_id=lock_id, force=attributes["force"])
+        result = create_version(
+            workspace,
+            body,
+            principal.subject,
+            lock_id,
+            force=attributes["force"],
+            json_state=json_state,
+            json_outputs=json_outputs,
+        )
     return _document(result.version, 201)
 
 
@@ -155,7 +190,10 @@ def _decode(encoded: str) -> bytes:
 
 @bp.route("/state-versions/<version_id>/content", methods=["PUT"])
 def put_state_content(version_id: str) -> Response:
-    """The signed ``hosted-state-upload-url``: raw state bytes, no Authorization (the signature is the grant)."""
+    """The signed ``hosted-state-upload-url``: raw state bytes, no Authorization (the signature is the grant).
+
+    Terraform sends this and the JSON upload at the same time; either may come first, and each may be retried.
+    """
     extra = verify_signed_request("PUT", f"state-versions/{version_id}/content", request.args)
     version = get_version_by_id(version_id)
     workspace = get_workspace_by_id(version.workspace_id) if version else None
@@ -171,30 +209,47 @@ def put_state_content(version_id: str) -> Response:
 
 @bp.route("/state-versions/<version_id>/json-content", methods=["PUT"])
 def put_json_state_content(version_id: str) -> Response:
-    """The signed ``hosted-json-state-upload-url``: accepted and dropped (we serve the raw state only)."""
+    """The signed ``hosted-json-state-upload-url``: Terraform's JSON copy of the state, kept encrypted beside it."""
     verify_signed_request("PUT", f"state-versions/{version_id}/json-content", request.args)
-    if get_version_by_id(version_id) is None:
+    version = get_version_by_id(version_id)
+    if version is None:
         raise NotFound(f"state version {version_id!r} not found")
-    limit = config().max_state_size
+    limit = JSON_STATE_SIZE_FACTOR * config().max_state_size
     check_declared_size(limit)
-    with StateBody.receive(iter(lambda: request.stream.read(READ_CHUNK), b""), limit):
-        pass  # read (bounded) and dropped: the JSON state is not a Terraform state document
+    with StateBody.receive(iter(lambda: request.stream.read(READ_CHUNK), b""), limit) as body:
+        attach_json_state(version, body)
     return Response(status=200)
 
 
 @bp.route("/state-versions/<version_id>/download")
 def download_state_version(version_id: str) -> Response:
     """The exact bytes of this version: by signed URL, or with a token that may read state."""
-    version = _signed_version(version_id) if has_signature(request.args) else find_version(version_id, Action.READ)
+    version = _downloadable(version_id, "download")
     if version is None or version.status != "finalized":
         raise NotFound(f"state version {version_id!r} has no uploaded state")
     return state_response(version)
 
 
-def _signed_version(version_id: str) -> StateVersion | None:
+@bp.route("/state-versions/<version_id>/json-download")
+def download_json_state(version_id: str) -> Response:
+    """The ``hosted-json-state-download-url``: the JSON copy Terraform sent, with the state's permission rule."""
+    version = _downloadable(version_id, "json-download")
+    if version is None or version.status != "finalized" or version.json_state_key is None:
+        raise NotFound(f"state version {version_id!r} has no JSON state")
+    return json_state_response(version)
+
+
+def _downloadable(version_id: str, kind: str) -> StateVersion | None:
+    """The version a download names: by signed URL, or with a token that may read state."""
+    if has_signature(request.args):
+        return _signed_version(version_id, kind)
+    return find_version(version_id, Action.READ)
+
+
+def _signed_version(version_id: str, kind: str) -> StateVersion | None:
     """The version a signed download URL grants; an expired URL falls back to the request's token, if any."""
     try:
-        verify_signed_request("GET", f"state-versions/{version_id}/download", request.args)
+        verify_signed_request("GET", _content_path_of(version_id, kind), request.args)
     except Forbidden:
         if not request.headers.get("Authorization"):
             raise

@@ -154,7 +154,9 @@ def test_upload_runs_the_guard_and_needs_the_lock_still_held(
     data = api.post(f"workspaces/{workspace['id']}/state-versions", {"data": {"attributes": attributes}}).json["data"]
     upload = path_of(data["attributes"]["hosted-state-upload-url"])
     assert_error(client.put(upload, data=body), 409, "lower than the current serial")
-    api.unlock(workspace["id"])
+    # the refused version is still the newest and still pending: the lock stays until it is forced off
+    assert_error(api.unlock(workspace["id"]), 400, "latest state version is still pending", data["id"])
+    assert api.post(f"workspaces/{workspace['id']}/actions/force-unlock").status_code == 200
     forced = api.post(f"workspaces/{workspace['id']}/state-versions", {"data": {"attributes": {**attributes}}})
     assert_error(forced, 409, "not locked")
     api.lock(workspace["id"])
@@ -162,7 +164,7 @@ def test_upload_runs_the_guard_and_needs_the_lock_still_held(
         f"workspaces/{workspace['id']}/state-versions", {"data": {"attributes": {**attributes, "force": True}}}
     ).json["data"]
     forced_upload = path_of(forced["attributes"]["hosted-state-upload-url"])
-    api.unlock(workspace["id"])
+    assert api.post(f"workspaces/{workspace['id']}/actions/force-unlock").status_code == 200
     assert_error(client.put(forced_upload, data=body), 409, "not locked")
     api.lock(workspace["id"])
     assert client.put(forced_upload, data=body).status_code == 200
@@ -179,7 +181,9 @@ def test_upload_of_the_current_bytes_is_discarded(api: Api, client: FlaskClient,
     assert client.put(upload, data=body).status_code == 200  # a client retrying a write that already landed
     assert api.get(f"state-versions/{pending['data']['id']}").json["data"]["attributes"]["status"] == "discarded"
     assert api.get(f"workspaces/{workspace['id']}/current-state-version").json["data"]["id"] == current["id"]
-    assert_error(client.put(upload, data=body), 409, "discarded")
+    assert client.put(upload, data=body).status_code == 200  # and that upload retried once more
+    assert_error(client.put(upload, data=state(1, outputs={"x": "other"})), 409, "different content")
+    assert api.unlock(workspace["id"]).status_code == 200  # a discarded version is not pending
 
 
 def test_rollback(api: Api, workspace: dict[str, Any]) -> None:
