@@ -14,9 +14,11 @@ import app.models  # noqa: F401  (every model registers its table on db.metadata
 from app import create_app
 from app.cli.preflight import require_current_schema
 from app.extensions import db
+from app.models import Organization, StateVersion, Workspace
 from app.runtime import drivers
 from app.schema import head_revision, schema_status
-from tests.conftest import base_config
+from tests.conftest import METADATA_BACKENDS, _scratch_database, base_config, close_app, migrate_database
+from tests.services import MYSQL_URL, POSTGRES_URL
 
 
 @pytest.fixture
@@ -132,3 +134,76 @@ def test_migrated_database_serves_requests(empty_app):
         flask_migrate.upgrade()
     response = empty_app.test_client().get("/readyz")
     assert response.status_code == 200, response.json
+
+
+@pytest.fixture(params=METADATA_BACKENDS)
+def own_database(
+    request: pytest.FixtureRequest, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """A database of this test's own, migrated to head (the test moves its revision, so it is never shared)."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'own.db'}"
+        migrate_database(base_config(tmp_path, url))
+        yield url
+        return
+    yield from _scratch_database(
+        request.param, {"postgres": POSTGRES_URL, "mysql": MYSQL_URL}[request.param], tmp_path_factory
+    )
+
+
+def test_json_copies_revision_goes_down_and_up_keeping_versions(own_database: str, tmp_path: Path) -> None:
+    """0003 on each metadata backend: downgrading drops the JSON-copy columns and keeps every version row."""
+    application = create_app(base_config(tmp_path, own_database))
+    try:
+        with application.app_context():
+            org = Organization(name="acme")
+            db.session.add(org)
+            db.session.flush()
+            workspace = Workspace(org_id=org.id, name="prod", current_version_id="sv-1", version_counter=1)
+            db.session.add(workspace)
+            db.session.flush()
+            db.session.add(
+                StateVersion(
+                    id="sv-1",
+                    workspace_id=workspace.id,
+                    number=1,
+                    serial=1,
+                    md5="0" * 32,
+                    sha256="0" * 64,
+                    size=1,
+                    storage_key="k",
+                    kms_key_id="local",
+                    json_state_key="j",
+                    json_state_size=2,
+                )
+            )
+            db.session.commit()
+            db.session.remove()
+            flask_migrate.downgrade(revision="0002")
+            inspector = sa.inspect(db.engine)
+            assert not {c["name"] for c in inspector.get_columns("state_versions")} & JSON_COLUMNS
+            assert "ix_state_versions_workspace_created" not in {
+                i["name"] for i in inspector.get_indexes("state_versions")
+            }
+            assert db.session.execute(sa.text("SELECT id FROM state_versions")).scalars().all() == ["sv-1"]
+            db.session.remove()
+            flask_migrate.upgrade()
+            inspector = sa.inspect(db.engine)
+            assert {c["name"] for c in inspector.get_columns("state_versions")} >= JSON_COLUMNS
+            assert "ix_state_versions_workspace_created" in {i["name"] for i in inspector.get_indexes("state_versions")}
+            version = db.session.get(StateVersion, "sv-1")
+            assert version is not None and version.json_state_key is None and version.serial == 1
+            assert schema_status(db.engine).current
+    finally:
+        close_app(application)
+
+
+JSON_COLUMNS = {
+    "json_state_key",
+    "json_state_sha256",
+    "json_state_size",
+    "json_state_kms_key_id",
+    "json_outputs_key",
+    "json_outputs_sha256",
+    "json_outputs_kms_key_id",
+}
