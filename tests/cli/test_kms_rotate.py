@@ -1,8 +1,11 @@
-"""``flask kms rotate`` re-encrypts every version under the current key; old versions stay readable meanwhile."""
+"""``flask kms rotate`` re-encrypts every version (and its JSON copies) under the current key; old versions stay
+readable meanwhile."""
 
 from __future__ import annotations
 
+import base64
 import dataclasses
+import hashlib
 import json
 import os
 
@@ -10,8 +13,10 @@ from app import create_app
 from app.drivers.kms.local import local_key_id
 from app.extensions import db
 from app.models import StateVersion
+from app.repositories.state_versions import JSON_OUTPUTS, open_copy
 from app.runtime import drivers
 from tests.factories import basic, make_token
+from tests.tfc_api.conftest import Api
 
 
 def state(serial: int) -> bytes:
@@ -55,5 +60,49 @@ def test_rotation_reencrypts_every_version(config) -> None:
     second = only_new.test_cli_runner().invoke(args=["kms", "rotate"])
     assert "0 version(s) to re-encrypt" in second.output
     with only_new.app_context():
+        db.engine.dispose()
+        drivers().close()
+
+
+def test_rotation_reencrypts_json_copies(config) -> None:
+    old_app = create_app(config)
+    api = Api(old_app.test_client(), make_token(old_app))
+    workspace = api.create_workspace("prod")
+    api.lock(workspace["id"])
+    body, copy = state(1), json.dumps({"format_version": "1.0", "values": {}}).encode()
+    attributes = {
+        "serial": 1,
+        "md5": hashlib.md5(body).hexdigest(),
+        "lineage": "rot",
+        "state": base64.b64encode(body).decode(),
+        "json-state": base64.b64encode(copy).decode(),
+        "json-state-outputs": base64.b64encode(b'{"n": {"sensitive": false, "value": 1, "type": "number"}}').decode(),
+    }
+    created = api.post(f"workspaces/{workspace['id']}/state-versions", {"data": {"attributes": attributes}})
+    assert created.status_code == 201, created.json
+    version_id = created.json["data"]["id"]
+    with old_app.app_context():
+        db.engine.dispose()
+        drivers().close()
+
+    new_key = os.urandom(32)
+    rotated = create_app(dataclasses.replace(config, kms_key=new_key, kms_old_keys=(config.kms_key,)))
+    result = rotated.test_cli_runner().invoke(args=["kms", "rotate"])
+    assert result.exit_code == 0, result.output
+    assert "re-encrypted 1/1" in result.output
+    with rotated.app_context():
+        db.engine.dispose()
+        drivers().close()
+
+    only_new = create_app(dataclasses.replace(config, kms_key=new_key, kms_old_keys=()))
+    api = Api(only_new.test_client(), api.token)
+    assert api.get(f"state-versions/{version_id}/json-download").data == copy
+    with only_new.app_context():
+        version = db.session.get(StateVersion, version_id)
+        assert version is not None
+        assert {version.kms_key_id, version.json_state_kms_key_id, version.json_outputs_kms_key_id} == {
+            local_key_id(new_key)
+        }
+        assert b"".join(open_copy(version, JSON_OUTPUTS)).startswith(b'{"n"')
         db.engine.dispose()
         drivers().close()
