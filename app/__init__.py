@@ -90,7 +90,10 @@ def register_blueprints(app: Flask) -> None:
 
 
 def register_request_hooks(app: Flask) -> None:
-    """Request ids for logs and audit events."""
+    """Refuse text no database can hold (NUL) before any view runs; request ids for logs and audit events."""
+    from app.request_text import refuse_nul_characters
+
+    app.before_request(refuse_nul_characters)
 
     @app.before_request
     def assign_request_id() -> None:

@@ -19,6 +19,7 @@ from app.repositories.orgs import get_org
 from app.repositories.users import ensure_user
 from app.runtime import config
 
+MAX_IDENTITY_HEADER = 255
 _ORG_REF = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,254}$")
 
 
@@ -82,6 +83,10 @@ def current_webhook_caller(*, with_org: bool = True) -> WebhookCaller:
     if not subject:
         raise Unauthenticated("missing X-User-ID header")
     email = (request.headers.get("X-Email") or "").strip() or None
+    for header, value in (("X-User-ID", subject), ("X-Email", email or "")):
+        if len(value) > MAX_IDENTITY_HEADER:
+            # the users table holds 255 characters; PostgreSQL would refuse the row mid-request
+            raise InvalidInput(f"{header} header is longer than {MAX_IDENTITY_HEADER} characters")
     org = resolve_org_header(request.headers.get("X-Org-ID")) if with_org else None
     # X-Email names a person the server has not seen yet; it never changes a stored email (that is the UI's sync,
     # POST /internal/api/users), so a header cannot redirect role assignments made by email.

@@ -7,7 +7,7 @@ from flask import Response, jsonify
 from app.auth.permissions import Action, authorize, is_allowed
 from app.errors import Forbidden
 from app.internal import schemas
-from app.internal.door import caller, query, require_org, route
+from app.internal.door import caller, query, requested_page, require_org, route
 from app.internal.serializers import event_json
 from app.repositories.audit import search_events
 from app.repositories.workspaces import get_workspace_by_ref
@@ -22,6 +22,7 @@ def list_events() -> Response:
     principal = caller().principal
     org = require_org()
     params = query(schemas.AuditQuery())
+    page = requested_page()
     unit = params.get("unit")
     workspace = get_workspace_by_ref(org, unit) if unit else None
     unit_name = workspace.name if workspace is not None else unit
@@ -34,7 +35,6 @@ def list_events() -> Response:
         authorize(principal, org, Action.READ, unit_name)
     since = schemas.parse_timestamp(params["since"], "since") if params.get("since") else None
     until = schemas.parse_timestamp(params["until"], "until") if params.get("until") else None
-    page, size = params["page"], params["page_size"]
     events, total = search_events(
         org.id,
         workspace_id=workspace.id if workspace is not None else None,
@@ -43,7 +43,9 @@ def list_events() -> Response:
         action=params.get("action"),
         since=since,
         until=until,
-        offset=(page - 1) * size,
-        limit=size,
+        offset=page.offset,
+        limit=page.size,
     )
-    return jsonify(events=[event_json(e) for e in events], count=len(events), total=total, page=page, page_size=size)
+    return jsonify(
+        events=[event_json(e) for e in events], count=len(events), total=total, page=page.number, page_size=page.size
+    )

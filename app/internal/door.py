@@ -6,7 +6,6 @@ request came through. Views read the caller with ``caller()`` and the organizati
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -21,8 +20,9 @@ from app.auth.webhook import current_webhook_caller, unknown_org
 from app.errors import InvalidInput, NotFound
 from app.internal import bp
 from app.models import Organization
+from app.paging import Page, parse_page
 from app.repositories.orgs import get_org
-from app.request_body import read_small_body
+from app.request_body import parse_json, read_small_body
 
 INTERNAL = "internal"
 V1 = "v1"
@@ -96,10 +96,7 @@ def json_body(schema: Schema, *, optional: bool = False) -> dict[str, Any]:
         if optional:
             return dict(schema.load({}))
         raise InvalidInput("request body is empty: expected a JSON object")
-    try:
-        data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise InvalidInput("request body is not valid JSON") from None
+    data = parse_json(raw)
     if not isinstance(data, dict):
         raise InvalidInput("request body must be a JSON object")
     return load(schema, data)
@@ -111,6 +108,18 @@ def load(schema: Schema, data: dict[str, Any]) -> dict[str, Any]:
         return dict(schema.load(data))
     except ValidationError as exc:
         raise InvalidInput(f"invalid request: {_flatten(exc.messages)}") from None
+
+
+def requested_page() -> Page:
+    """``?page=&page_size=``: page from 1 (default 1), size 1-200 (default 50); anything else is a 400."""
+    return parse_page(
+        request.args.get("page"),
+        request.args.get("page_size"),
+        names=("page", "page_size"),
+        default_size=50,
+        max_size=200,
+        lenient=False,
+    )
 
 
 def query(schema: Schema) -> dict[str, Any]:

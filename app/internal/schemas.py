@@ -58,19 +58,19 @@ class UnitCreate(UnitSettings):
 
 
 class LockRequest(_Base):
-    id = fields.String(load_default=None, allow_none=True, validate=validate.Length(1, 255))
+    id = fields.String(load_default=None, allow_none=True)  # the lock ID rule is checked by the repository
     who = fields.String(load_default=None, allow_none=True, validate=validate.Length(0, 255))
     version = fields.String(load_default=None, allow_none=True, validate=validate.Length(0, 64))
 
 
 class UnlockRequest(_Base):
-    id = fields.String(load_default=None, allow_none=True, validate=validate.Length(0, 255))
+    id = fields.String(load_default=None, allow_none=True)
 
 
 class Restore(_Base):
     timestamp = fields.String(load_default=None, allow_none=True)
     version_id = fields.String(load_default=None, allow_none=True, validate=validate.Length(1, 40))
-    lock_id = fields.String(load_default=None, allow_none=True, validate=validate.Length(0, 255))
+    lock_id = fields.String(load_default=None, allow_none=True)
 
     @validates_schema
     def one_of(self, data: dict[str, Any], **_: Any) -> None:
@@ -112,16 +112,11 @@ class PermissionTest(_Base):
     resource = fields.String(load_default=None, allow_none=True, validate=validate.Length(0, 90))
 
 
-class Page(_Base):
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1))
-    page_size = fields.Integer(load_default=50, validate=validate.Range(1, 200))
-
-
-class UnitList(Page):
+class UnitList(_Base):
     prefix = fields.String(load_default=None, allow_none=True, validate=validate.Length(0, 90))
 
 
-class AuditQuery(Page):
+class AuditQuery(_Base):
     unit = fields.String(load_default=None, validate=validate.Length(1, 90))
     user = fields.String(load_default=None, validate=validate.Length(1, 255))
     action = fields.String(load_default=None, validate=validate.Length(1, 64))
@@ -133,8 +128,9 @@ def parse_timestamp(value: str, field: str) -> datetime:
     """An RFC 3339 / ISO 8601 time as naive UTC (the stored form); no offset means UTC."""
     try:
         parsed = datetime.fromisoformat(value.strip())
-    except ValueError:
+        if parsed.tzinfo is not None:
+            # 9999-12-31T23:59:59-23:59 is a valid time whose UTC is past the largest datetime
+            parsed = parsed.astimezone(UTC).replace(tzinfo=None)
+    except (ValueError, OverflowError):
         raise InvalidInput(f"{field}: not an RFC 3339 time such as 2026-01-31T12:00:00.000000Z") from None
-    if parsed.tzinfo is not None:
-        parsed = parsed.astimezone(UTC).replace(tzinfo=None)
     return parsed

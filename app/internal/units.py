@@ -9,7 +9,7 @@ from flask import Response, jsonify, request
 from app.auth.permissions import Action, allowed_names, authorize, is_allowed
 from app.errors import LockConflict, NotFound
 from app.internal import schemas
-from app.internal.door import caller, json_body, query, require_org, route
+from app.internal.door import caller, json_body, query, requested_page, require_org, route
 from app.internal.serializers import iso, unit_json, version_json
 from app.models import Organization, Workspace
 from app.repositories import workspaces
@@ -75,14 +75,14 @@ def list_units() -> Response:
     principal = caller().principal
     org = require_org()
     params = query(schemas.UnitList())
+    page = requested_page()
     found, _ = workspaces.list_workspaces(org, params.get("prefix") or None)
     readable = set(allowed_names(principal, org, Action.READ_OUTPUTS, [w.name for w in found]))
     visible = [w for w in found if w.name in readable]
-    page, size = params["page"], params["page_size"]
-    shown = visible[(page - 1) * size : page * size]
+    shown = visible[page.offset : page.offset + page.size]
     versions = get_versions_by_ids([w.current_version_id for w in shown if w.current_version_id])
     units = [unit_json(w, versions.get(w.current_version_id or ""), get_lock(w)) for w in shown]
-    return jsonify(units=units, count=len(units), total=len(visible), page=page, page_size=size)
+    return jsonify(units=units, count=len(units), total=len(visible), page=page.number, page_size=page.size)
 
 
 @route("/units/<ref>", ["GET"])

@@ -5,14 +5,14 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from flask import Response, request
 
 from app.errors import InvalidInput
-from app.request_body import read_small_body
+from app.paging import Page, parse_page
+from app.request_body import parse_json, read_small_body
 
 MEDIA_TYPE = "application/vnd.api+json"
 DEFAULT_PAGE_SIZE = 20
@@ -61,31 +61,16 @@ def document(data: Resource | None, status: int = 200) -> Response:
     return respond({"data": data}, status)
 
 
-@dataclass(frozen=True)
-class Page:
-    """``page[number]`` and ``page[size]`` of a list request."""
-
-    number: int
-    size: int
-
-    @property
-    def offset(self) -> int:
-        return (self.number - 1) * self.size
-
-
 def requested_page() -> Page:
-    """The page asked for: number from 1, size 20 by default and at most 100 (bad values fall back)."""
-    number = _positive(request.args.get("page[number]"), 1)
-    size = min(_positive(request.args.get("page[size]"), DEFAULT_PAGE_SIZE), MAX_PAGE_SIZE)
-    return Page(number, size)
-
-
-def _positive(raw: str | None, default: int) -> int:
-    try:
-        value = int(raw) if raw else default
-    except ValueError:
-        return default
-    return value if value > 0 else default
+    """The page asked for: number from 1, size 20 by default and at most 100 (bad values fall back, as TFE's)."""
+    return parse_page(
+        request.args.get("page[number]"),
+        request.args.get("page[size]"),
+        names=("page[number]", "page[size]"),
+        default_size=DEFAULT_PAGE_SIZE,
+        max_size=MAX_PAGE_SIZE,
+        lenient=True,
+    )
 
 
 def pagination(page: Page, total: int) -> dict[str, Any]:
@@ -116,10 +101,7 @@ def request_body(limit: int = SMALL_BODY_LIMIT) -> dict[str, Any]:
     raw = read_small_body(limit)
     if not raw.strip():
         return {}
-    try:
-        body = json.loads(raw)
-    except ValueError:
-        raise InvalidInput("request body is not valid JSON") from None
+    body = parse_json(raw)
     if body is None:
         return {}
     if not isinstance(body, dict):
