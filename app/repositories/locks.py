@@ -2,45 +2,64 @@
 
 from __future__ import annotations
 
-import json
+from typing import Any
 
 from app.drivers.locks.base import HeldLock
 from app.errors import Conflict, InvalidInput, LockConflict
 from app.models import Workspace
 from app.repositories.audit import record_event
+from app.request_body import parse_json
 from app.runtime import config, drivers
 
 LOCKINFO_FIELDS = ("ID", "Operation", "Info", "Who", "Version", "Created", "Path")
 MAX_LOCKINFO_BYTES = 64 * 1024
+# Terraform's lock IDs are UUIDs. The bound is the width of the lock_id columns; printable excludes control
+# characters, line breaks and lone surrogates, which would corrupt logs and the Redis driver's Lua JSON decoding.
+MAX_LOCK_ID = 255
+LOCK_ID_RULE = f"lock IDs are 1-{MAX_LOCK_ID} printable characters"
+
+
+def check_lock_id(lock_id: str) -> str:
+    """Return ``lock_id`` or raise ``InvalidInput`` naming the rule (every API and every driver sees only these)."""
+    if not 0 < len(lock_id) <= MAX_LOCK_ID or not lock_id.isprintable() or not lock_id.strip():
+        raise InvalidInput(f"invalid lock ID: {LOCK_ID_RULE}")
+    return lock_id
 
 
 def parse_lock_info(body: bytes) -> tuple[str, str]:
     """The lock ID and the exact text of a LockInfo body; raises ``InvalidInput`` when it is not one."""
-    if len(body) > MAX_LOCKINFO_BYTES:
-        raise InvalidInput(f"lock info is larger than {MAX_LOCKINFO_BYTES} bytes")
-    try:
-        text = body.decode("utf-8")
-        info = json.loads(text)
-    except (UnicodeDecodeError, ValueError):
-        raise InvalidInput('lock info must be a JSON object with a string "ID"') from None
-    if not isinstance(info, dict) or not isinstance(info.get("ID"), str) or not info["ID"].strip():
+    info = _lock_info_object(body, "lock info")
+    if not isinstance(info.get("ID"), str):
         raise InvalidInput('lock info must be a JSON object with a non-empty string "ID"')
+    check_lock_id(info["ID"])
     wrong = [f for f in LOCKINFO_FIELDS if f in info and not isinstance(info[f], str)]
     if wrong:
         raise InvalidInput(f"lock info fields must be strings: {', '.join(wrong)}")
-    return info["ID"], text
+    return info["ID"], body.decode("utf-8")
 
 
 def lock_id_from_body(body: bytes) -> str | None:
-    """The ``ID`` of an unlock body, or None for an empty body or one without an ID (a force-unlock)."""
-    if not body.strip() or body.strip() == b"null":
+    """The ``ID`` of an unlock body, or None for an empty body (a force-unlock); anything else is a 400.
+
+    Terraform's ``force-unlock`` sends no body at all; every other unlock repeats the LockInfo of the LOCK.
+    A body that is present but malformed must not fall through to a force-unlock.
+    """
+    if not body.strip():
         return None
-    try:
-        info = json.loads(body)
-    except ValueError:
-        raise InvalidInput("unlock body must be empty or a JSON object") from None
-    lock_id = info.get("ID") if isinstance(info, dict) else None
-    return lock_id if isinstance(lock_id, str) and lock_id else None
+    info = _lock_info_object(body, "unlock body")
+    lock_id = info.get("ID")
+    if not isinstance(lock_id, str):
+        raise InvalidInput('unlock body must be empty (force-unlock) or the LockInfo with a string "ID"')
+    return check_lock_id(lock_id)
+
+
+def _lock_info_object(body: bytes, what: str) -> dict[str, Any]:
+    if len(body) > MAX_LOCKINFO_BYTES:
+        raise InvalidInput(f"{what} is larger than {MAX_LOCKINFO_BYTES} bytes")
+    info = parse_json(body, what)
+    if not isinstance(info, dict):
+        raise InvalidInput(f'{what} must be a JSON object with a non-empty string "ID"')
+    return info
 
 
 def get_lock(workspace: Workspace) -> HeldLock | None:
@@ -50,6 +69,7 @@ def get_lock(workspace: Workspace) -> HeldLock | None:
 
 def lock_workspace(workspace: Workspace, lock_id: str, info: str, actor: str) -> HeldLock:
     """Acquire the lock (idempotent for the same ID); raises ``LockConflict`` with the holder."""
+    check_lock_id(lock_id)
     try:
         held = drivers().locks.acquire(workspace.id, lock_id, info)
     except LockConflict as conflict:
@@ -61,6 +81,7 @@ def lock_workspace(workspace: Workspace, lock_id: str, info: str, actor: str) ->
 
 def unlock_workspace(workspace: Workspace, lock_id: str, actor: str) -> HeldLock | None:
     """Release the lock held under ``lock_id``; unlocked is fine; raises ``LockConflict`` for another ID."""
+    check_lock_id(lock_id)
     try:
         released = drivers().locks.release(workspace.id, lock_id)
     except LockConflict as conflict:
@@ -89,6 +110,8 @@ def force_unlock_workspace(workspace: Workspace, actor: str) -> HeldLock | None:
 
 def check_write_lock(workspace: Workspace, lock_id: str | None) -> None:
     """Refuse a write while someone else holds the lock (or any unlocked write if ``REQUIRE_LOCK_FOR_WRITE``)."""
+    if lock_id is not None:
+        check_lock_id(lock_id)
     holder = get_lock(workspace)
     if holder is not None and holder.lock_id != lock_id:
         reason = "without its lock ID" if lock_id is None else f"with lock ID {lock_id!r}, which is not the holder's"

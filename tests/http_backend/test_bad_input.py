@@ -336,3 +336,142 @@ def test_get_on_the_gitlab_lock_route_is_405(app, client, auth):
     response = client.get(PATH + "/lock", headers=auth)
     assert_error(response, 405)
     assert {"POST", "DELETE"} <= {m.strip() for m in response.headers["Allow"].split(",")}
+
+
+# --- text the databases and lock drivers cannot hold ------------------------------------------------------------
+
+NUL_PATHS = ["/state/a%00/prod", "/state/acme/a%00", "/state/acme/%00", "/v1/backend/%00", "/v1/backend/a%00b"]
+
+
+def test_nul_bytes_in_the_path_are_400(app, client, auth):
+    for path in NUL_PATHS:
+        for method, body in (
+            ("GET", b""),
+            ("POST", state(4)),
+            ("PUT", state(4)),
+            ("LOCK", lock_info("n")),
+            ("UNLOCK", b""),
+            ("DELETE", b""),
+        ):
+            message = assert_error(client.open(path, method=method, data=body, headers=auth), 400)
+            assert "NUL" in message, (path, method)
+    assert_unchanged(app, client, auth)
+
+
+def test_nul_bytes_in_query_arguments_are_400(app, client, auth):
+    for path, method, body in (
+        (PATH + "?ID=%00", "POST", state(4)),
+        (PATH + "?ID=a%00", "DELETE", b""),
+        ("/v1/backend/prod?org=%00", "GET", b""),
+        ("/v1/backend/prod?org=acme%00", "LOCK", lock_info("n")),
+        (PATH + "?x%00=1", "GET", b""),
+    ):
+        message = assert_error(client.open(path, method=method, data=body, headers=auth), 400)
+        assert "NUL" in message, (path, method)
+    assert_unchanged(app, client, auth)
+
+
+def test_nul_bytes_in_headers_are_400(app, client, auth):
+    response = client.get(PATH, headers={**auth, "X-Request-ID": "a\x00b"})
+    assert "NUL" in assert_error(response, 400)
+    assert_unchanged(app, client, auth)
+
+
+# --- lock IDs ------------------------------------------------------------------------------------------------------
+
+LOCK_ID_RULE = "1-255 printable characters"
+# (the ID as JSON text, a word of the message): lone surrogates and NUL are refused by the JSON parser itself
+BAD_LOCK_IDS = {
+    "lone-surrogate": ("\\ud800", "surrogate"),
+    "nul": ("a\\u0000b", "NUL"),
+    "newline": ("a\\nb", LOCK_ID_RULE),
+    "escape": ("\\u001b[31m", LOCK_ID_RULE),
+    "line-separator": ("a\\u2028b", LOCK_ID_RULE),
+    "blank": ("   ", LOCK_ID_RULE),
+    "256-characters": ("x" * 256, LOCK_ID_RULE),
+}
+
+
+@pytest.fixture(params=["local", "memory", "redis", "postgres"])
+def any_lock_driver(request, make_app):
+    """The app on each lock driver, with a token and acme/prod holding ``CURRENT``."""
+    from tests.drivers.lock_services import postgres_config, redis_config
+
+    changes: dict[str, object] = {"lock_backend": request.param}
+    if request.param == "redis":
+        found = redis_config(request)
+        changes.update(redis_url=found.redis_url, redis_key_prefix=found.redis_key_prefix)
+    elif request.param == "postgres":
+        found = postgres_config(request)
+        changes.update(postgres_connection=found.postgres_connection, lock_postgres_table=found.lock_postgres_table)
+    application = make_app(**changes)
+    client = application.test_client()
+    headers = basic(make_token(application))
+    assert client.post(PATH, data=CURRENT, headers=headers).status_code == 200
+    return application, client, headers
+
+
+def raw_lock(lock_id_json: str) -> bytes:
+    return b'{"ID": "' + lock_id_json.encode() + b'", "Operation": "OperationTypeApply", "Who": "w@h"}'
+
+
+def test_bad_lock_ids_are_400_on_every_lock_driver(any_lock_driver):
+    application, client, auth = any_lock_driver
+    for label, (lock_id, word) in BAD_LOCK_IDS.items():
+        for path, method in ((PATH, "LOCK"), (PATH + "/lock", "POST"), ("/v1/backend/prod", "LOCK")):
+            response = client.open(path, method=method, data=raw_lock(lock_id), headers=auth)
+            assert word in assert_error(response, 400), (label, path, method)
+        for path, method in ((PATH, "UNLOCK"), (PATH + "/lock", "DELETE"), ("/v1/backend/prod", "UNLOCK")):
+            response = client.open(path, method=method, data=raw_lock(lock_id), headers=auth)
+            assert word in assert_error(response, 400), (label, path, method)
+    # Nothing was poisoned: the lock still works with every driver.
+    assert_unchanged(application, client, auth)
+
+
+def test_255_printable_characters_are_a_lock_id(any_lock_driver):
+    _, client, auth = any_lock_driver
+    for lock_id in ("x" * 255, "id with spaces", "ünïcødé-ロック"):
+        assert client.open(PATH, method="LOCK", data=lock_info(lock_id), headers=auth).status_code == 200
+        assert client.post(PATH, query_string={"ID": lock_id}, data=state(4), headers=auth).status_code == 200
+        assert client.open(PATH, method="UNLOCK", data=lock_info(lock_id), headers=auth).status_code == 200
+        assert client.post(PATH, data=CURRENT, headers=auth, query_string={"force": "true"}).status_code == 200
+
+
+def test_bad_lock_id_in_the_write_query_is_400(app, client, auth):
+    for lock_id in ("a\nb", "x" * 256, "\x1b[31m"):
+        for method in ("POST", "DELETE"):
+            response = client.open(PATH, method=method, query_string={"ID": lock_id}, data=state(4), headers=auth)
+            assert LOCK_ID_RULE in assert_error(response, 400), (lock_id, method)
+    assert_unchanged(app, client, auth)
+
+
+BAD_UNLOCK_BODIES = {
+    "numeric-id": b'{"ID": 5}',
+    "array": b"[]",
+    "string": b'"x"',
+    "null": b"null",
+    "number": b"5",
+    "wrong-case-key": b'{"Id": "holder"}',
+    "no-id": b'{"Operation": "OperationTypeApply"}',
+    "empty-object": b"{}",
+    "empty-id": b'{"ID": ""}',
+    "null-id": b'{"ID": null}',
+    "lone-surrogate": b'{"ID": "\\ud800"}',
+}
+
+
+@pytest.mark.parametrize("body", list(BAD_UNLOCK_BODIES.values()), ids=list(BAD_UNLOCK_BODIES))
+def test_malformed_unlock_body_is_400_not_a_force_unlock(app, client, auth, body):
+    assert client.open(PATH, method="LOCK", data=lock_info("holder"), headers=auth).status_code == 200
+    for path, method in ((PATH, "UNLOCK"), (PATH + "/lock", "DELETE"), ("/v1/backend/prod", "UNLOCK")):
+        assert_error(client.open(path, method=method, data=body, headers=auth), 400)
+    conflict = client.open(PATH, method="LOCK", data=lock_info("other"), headers=auth)
+    assert conflict.status_code == 423
+    assert conflict.data == lock_info("holder")
+
+
+def test_only_an_empty_unlock_body_is_a_force_unlock(app, client, auth):
+    for body in (b"", b"  \n"):
+        assert client.open(PATH, method="LOCK", data=lock_info("holder"), headers=auth).status_code == 200
+        assert client.open(PATH, method="UNLOCK", data=body, headers=auth).status_code == 200
+    assert_unchanged(app, client, auth)

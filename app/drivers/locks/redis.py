@@ -7,6 +7,7 @@ The value is a small JSON document (lock_id, info, created_at, expires_at). A ke
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
@@ -22,6 +23,8 @@ from app.drivers.locks.base import HeldLock
 from app.errors import BackendUnavailable, LockConflict
 from app.models import utcnow
 from config import Config, ConfigError
+
+log = logging.getLogger("statesman.locks")
 
 BACKEND = "redis lock"
 CONNECT_TIMEOUT_SECONDS = 3.0
@@ -129,7 +132,9 @@ class RedisLockDriver:
         try:
             yield
         except RedisError as exc:
-            raise BackendUnavailable(BACKEND, self._describe(exc)) from exc
+            # Only the error's class reaches the client: Redis' own text (a Lua error, an address) is for the log.
+            log.warning("redis lock driver: %s", self._describe(exc))
+            raise BackendUnavailable(BACKEND, type(exc).__name__) from exc
 
     def _describe(self, exc: RedisError) -> str:
         text = f"{type(exc).__name__}: {exc}"[:200]
