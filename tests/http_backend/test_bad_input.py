@@ -475,3 +475,30 @@ def test_only_an_empty_unlock_body_is_a_force_unlock(app, client, auth):
         assert client.open(PATH, method="LOCK", data=lock_info("holder"), headers=auth).status_code == 200
         assert client.open(PATH, method="UNLOCK", data=body, headers=auth).status_code == 200
     assert_unchanged(app, client, auth)
+
+
+def test_a_redis_lock_record_written_by_another_program_gives_no_driver_text(request, make_app):
+    """A Lua error (here: JSON the script cannot decode) is a 503 naming the backend, with Redis' words only logged."""
+    import redis as redis_client
+
+    from tests.drivers.lock_services import redis_config
+    from tests.services import REDIS_URL
+
+    found = redis_config(request)
+    application = make_app(lock_backend="redis", redis_url=found.redis_url, redis_key_prefix=found.redis_key_prefix)
+    client = application.test_client()
+    auth = basic(make_token(application))
+    assert client.post(PATH, data=CURRENT, headers=auth).status_code == 200
+    with application.app_context():
+        workspace_id = workspaces.get_workspace(orgs.require_org("acme"), "prod").id
+    raw = redis_client.Redis.from_url(REDIS_URL)
+    try:
+        raw.set(found.redis_key_prefix + workspace_id, b'{"lock_id": "\\ud800", "info": "{}", "created_at": "x"}')
+    finally:
+        raw.close()
+    response = client.open(PATH, method="UNLOCK", data=lock_info("mine"), headers=auth)
+    assert response.status_code == 503
+    message = response.json["error"]
+    assert "redis lock" in message
+    for word in ("Lua", "lua", "cjson", "script", "user_script", "@"):
+        assert word not in message, message
