@@ -86,7 +86,6 @@ class Workspace(db.Model):  # type: ignore[name-defined]
     terraform_version: Mapped[str] = mapped_column(sa.String(40), default="latest")
     auto_apply: Mapped[bool] = mapped_column(sa.Boolean, default=False)
     working_directory: Mapped[str] = mapped_column(sa.String(255), default="")
-    tag_names: Mapped[list[str]] = mapped_column(sa.JSON, default=list)
     engine: Mapped[str] = mapped_column(sa.String(20), default="terraform", server_default="terraform")
     current_version_id: Mapped[str | None] = mapped_column(sa.String(40))
     version_counter: Mapped[int] = mapped_column(sa.Integer, default=0)
@@ -95,6 +94,21 @@ class Workspace(db.Model):  # type: ignore[name-defined]
     updated_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow, onupdate=utcnow)
 
     organization: Mapped[Organization] = relationship(lazy="joined")
+    # Loaded only where tags are shown or changed (the TFC API), never on the state read and write path.
+    tags: Mapped[list[WorkspaceTag]] = relationship(
+        cascade="all, delete-orphan", passive_deletes=True, order_by="WorkspaceTag.key"
+    )
+
+
+class WorkspaceTag(db.Model):  # type: ignore[name-defined]
+    """One tag of a workspace: a key with an optional value (a plain TFE tag is a key whose value is empty)."""
+
+    __tablename__ = "workspace_tags"
+    __table_args__ = (sa.Index("ix_workspace_tags_key_value", "key", "value"),)
+
+    workspace_id: Mapped[str] = mapped_column(sa.ForeignKey("workspaces.id", ondelete="CASCADE"), primary_key=True)
+    key: Mapped[str] = mapped_column(Name(255), primary_key=True)
+    value: Mapped[str] = mapped_column(Name(255), default="")
 
 
 class StateVersion(db.Model):  # type: ignore[name-defined]

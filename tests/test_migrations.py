@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -207,3 +208,59 @@ JSON_COLUMNS = {
     "json_outputs_sha256",
     "json_outputs_kms_key_id",
 }
+
+
+def test_tag_rows_revision_moves_tags_both_ways_and_keeps_versions(own_database: str, tmp_path: Path) -> None:
+    """0004 on each metadata backend: tag_names become rows and back; no state version is lost on the way.
+
+    On SQLite, dropping a column rebuilds the table; with foreign keys on, that would cascade-delete every
+    state version, so this also proves the migrations run with foreign keys off there.
+    """
+    application = create_app(base_config(tmp_path, own_database))
+    try:
+        with application.app_context():
+            flask_migrate.downgrade(revision="0003")
+            db.session.remove()
+            connection = db.session.connection()
+            connection.execute(
+                sa.text(
+                    "INSERT INTO organizations (id, name, display_name, created_at, updated_at) "
+                    "VALUES ('org-1', 'acme', 'acme', '2026-01-01', '2026-01-01')"
+                )
+            )
+            connection.execute(
+                sa.text(
+                    "INSERT INTO workspaces (id, org_id, name, execution_mode, terraform_version, auto_apply, "
+                    "working_directory, tag_names, engine, current_version_id, version_counter, created_at, "
+                    "updated_at) VALUES ('ws-1', 'org-1', 'prod', 'local', 'latest', false, '', :tags, 'terraform', "
+                    "'sv-1', 1, '2026-01-01', '2026-01-01')"
+                ),
+                {"tags": '["app", "team:core", "app"]'},
+            )
+            connection.execute(
+                sa.text(
+                    "INSERT INTO state_versions (id, workspace_id, number, serial, lineage, md5, sha256, size, "
+                    "storage_key, kms_key_id, outputs, resource_count, status, created_at) VALUES ('sv-1', 'ws-1', "
+                    "1, 1, 'l', :md5, :sha, 1, 'k', 'local', '{}', 0, 'finalized', '2026-01-01')"
+                ),
+                {"md5": "0" * 32, "sha": "0" * 64},
+            )
+            db.session.commit()
+            flask_migrate.upgrade()
+            db.session.remove()
+            workspace = db.session.get(Workspace, "ws-1")
+            assert workspace is not None
+            assert {tag.key: tag.value for tag in workspace.tags} == {"app": "", "team:core": ""}
+            assert db.session.get(StateVersion, "sv-1") is not None
+            workspace.tags[0].value = "web"
+            db.session.commit()
+            db.session.remove()
+            flask_migrate.downgrade(revision="0003")
+            rows = db.session.execute(sa.text("SELECT tag_names FROM workspaces")).scalars().all()
+            assert [json.loads(r) if isinstance(r, str) else r for r in rows] == [["app", "team:core"]]
+            assert db.session.execute(sa.text("SELECT id FROM state_versions")).scalars().all() == ["sv-1"]
+            db.session.remove()
+            flask_migrate.upgrade()
+            assert schema_status(db.engine).current
+    finally:
+        close_app(application)

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import selectinload
 
 from app.errors import Conflict, NotFound
 from app.extensions import db
 from app.models import Organization, Workspace
 from app.repositories.audit import record_event
 from app.repositories.names import check_name, looks_like_id
+from app.repositories.tags import replace_tags, tagged
 
-SETTINGS = ("execution_mode", "terraform_version", "auto_apply", "working_directory", "tag_names", "engine")
+SETTINGS = ("execution_mode", "terraform_version", "auto_apply", "working_directory", "engine")
+Tags = Mapping[str, str]
+Bindings = tuple[tuple[str, str], ...]
 
 
 def get_workspace(org: Organization, name: str) -> Workspace | None:
@@ -38,12 +43,16 @@ def require_workspace(org: Organization, ref: str) -> Workspace:
     return workspace
 
 
-def create_workspace(org: Organization, name: str, created_by: str | None = None, **settings: Any) -> Workspace:
-    """Create a workspace; raises ``Conflict`` when the name is taken."""
+def create_workspace(
+    org: Organization, name: str, created_by: str | None = None, *, tags: Tags | None = None, **settings: Any
+) -> Workspace:
+    """Create a workspace (with ``tags``, in the same transaction); raises ``Conflict`` when the name is taken."""
     unknown = set(settings) - set(SETTINGS)
     if unknown:
         raise ValueError(f"unknown workspace settings {sorted(unknown)}")
     workspace = Workspace(org_id=org.id, name=check_name("workspace", name), created_by=created_by, **settings)
+    if tags:
+        replace_tags(workspace, tags)
     db.session.add(workspace)
     try:
         db.session.commit()
@@ -80,8 +89,11 @@ def list_workspaces(
     return list(db.session.scalars(query)), total
 
 
-def update_workspace(workspace: Workspace, actor: str, *, name: str | None = None, **settings: Any) -> list[str]:
-    """Change settings and/or the name in one transaction (each audited); returns what changed (``name`` included).
+def update_workspace(
+    workspace: Workspace, actor: str, *, name: str | None = None, tags: Tags | None = None, **settings: Any
+) -> list[str]:
+    """Change settings, tags (the whole set) and/or the name in one transaction, each audited; returns what changed
+    (``name`` and ``tags`` included).
 
     Raises ``Conflict`` when the new name is taken in the organization; then nothing changes.
     """
@@ -102,6 +114,13 @@ def update_workspace(workspace: Workspace, actor: str, *, name: str | None = Non
             commit=False,
             settings={key: settings[key] for key in changed},
         )
+    if tags is not None:
+        previous = {tag.key: tag.value for tag in workspace.tags}
+        if replace_tags(workspace, tags):
+            record_event(
+                "workspace.tags", "ok", actor, workspace=workspace, commit=False, tags=dict(tags), previous=previous
+            )
+            changed.append("tags")
     old_name = workspace.name
     if name is not None and name != old_name:
         workspace.name = name
@@ -123,18 +142,27 @@ def get_workspace_by_id(workspace_id: str) -> Workspace | None:
 
 
 def search_workspaces(
-    org: Organization, *, prefix: str | None = None, tags: tuple[str, ...] = (), offset: int = 0, limit: int = 20
+    org: Organization,
+    *,
+    prefix: str | None = None,
+    tags: tuple[str, ...] = (),
+    bindings: Bindings = (),
+    offset: int = 0,
+    limit: int = 20,
 ) -> tuple[list[Workspace], int]:
-    """A page of the organization's workspaces by name, narrowed by name prefix and tags (all must match)."""
-    query = _search(org, prefix, tags)
+    """A page of the organization's workspaces by name (tags loaded), narrowed by name prefix, tag keys and
+    key/value bindings (all must match)."""
+    query = _search(org, prefix, tags, bindings)
     total = db.session.scalar(query.with_only_columns(db.func.count()).order_by(None)) or 0
-    page = db.session.scalars(query.order_by(Workspace.name).offset(offset).limit(limit))
-    return list(page), total
+    page = query.options(selectinload(Workspace.tags)).order_by(Workspace.name).offset(offset).limit(limit)
+    return list(db.session.scalars(page)), total
 
 
-def search_workspace_names(org: Organization, *, prefix: str | None = None, tags: tuple[str, ...] = ()) -> list[str]:
+def search_workspace_names(
+    org: Organization, *, prefix: str | None = None, tags: tuple[str, ...] = (), bindings: Bindings = ()
+) -> list[str]:
     """Every name ``search_workspaces`` would page through, in order (for callers that filter by permission)."""
-    query = _search(org, prefix, tags).with_only_columns(Workspace.name).order_by(Workspace.name)
+    query = _search(org, prefix, tags, bindings).with_only_columns(Workspace.name).order_by(Workspace.name)
     return list(db.session.scalars(query))
 
 
@@ -142,21 +170,19 @@ def get_workspaces_by_names(org: Organization, names: list[str]) -> list[Workspa
     """The organization's workspaces with these names, in the order given (missing names are skipped)."""
     if not names:
         return []
-    found = {
-        w.name: w
-        for w in db.session.scalars(db.select(Workspace).where(Workspace.org_id == org.id, Workspace.name.in_(names)))
-    }
+    query = (
+        db.select(Workspace)
+        .where(Workspace.org_id == org.id, Workspace.name.in_(names))
+        .options(selectinload(Workspace.tags))
+    )
+    found = {workspace.name: workspace for workspace in db.session.scalars(query)}
     return [found[name] for name in names if name in found]
 
 
-def _search(org: Organization, prefix: str | None, tags: tuple[str, ...]) -> Any:
-    query = db.select(Workspace).where(Workspace.org_id == org.id)
+def _search(org: Organization, prefix: str | None, tags: tuple[str, ...], bindings: Bindings) -> Any:
+    query = db.select(Workspace).where(Workspace.org_id == org.id, *tagged(tags, bindings))
     if prefix:
         query = query.where(Workspace.name.startswith(prefix, autoescape=True))
-    for tag in tags:
-        # tag_names is a JSON list of restricted names, so its text form contains "tag" (quotes included)
-        # exactly when the list holds the tag: one portable LIKE on SQLite, PostgreSQL and MySQL.
-        query = query.where(db.cast(Workspace.tag_names, db.String).contains(f'"{tag}"', autoescape=True))
     return query
 
 

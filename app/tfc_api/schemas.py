@@ -7,8 +7,9 @@ from typing import Any
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates
 
-TAG_PATTERN = r"^[A-Za-z0-9]([A-Za-z0-9:_-]{0,253}[A-Za-z0-9])?$"
-TAG_RULE = "tags are 1-255 letters, digits, colons, hyphens and underscores, starting and ending with a letter or digit"
+from app.errors import InvalidInput
+from app.repositories.tags import KEY_PATTERN, KEY_RULE, check_key, check_value
+
 _NO_REMOTE = 'remote execution is not available on this server: workspaces run locally (execution-mode "local")'
 
 
@@ -18,7 +19,7 @@ class _Attributes(Schema):
 
 
 def _tag() -> fields.String:
-    return fields.String(validate=validate.Regexp(TAG_PATTERN, error=TAG_RULE))
+    return fields.String(validate=validate.Regexp(KEY_PATTERN, error=KEY_RULE))
 
 
 class WorkspaceAttributes(_Attributes):
@@ -66,3 +67,40 @@ def load(schema: Schema, attributes: dict[str, Any]) -> dict[str, Any]:
     """Validated attributes (``ValidationError`` becomes a 422)."""
     loaded: dict[str, Any] = schema.load(attributes)
     return loaded
+
+
+def relationship_list(body: dict[str, Any], name: str) -> list[Any] | None:
+    """``data.relationships.<name>.data`` as a list, or None when the body does not mention it."""
+    data = body.get("data")
+    relationships = data.get("relationships") if isinstance(data, dict) else None
+    if not isinstance(relationships, dict) or name not in relationships:
+        return None
+    found = relationships[name].get("data") if isinstance(relationships[name], dict) else None
+    if not isinstance(found, list):
+        raise InvalidInput(f'"data.relationships.{name}.data" must be a list')
+    return found
+
+
+def plain_tags(items: list[Any]) -> list[str]:
+    """Tag names from ``[{"type":"tags","attributes":{"name"}} | {"type":"tags","id":"tag-<name>"}]``."""
+    names = []
+    for item in items:
+        attributes = item.get("attributes") if isinstance(item, dict) else None
+        if not isinstance(item, dict) or not isinstance(attributes, (dict, type(None))):
+            raise InvalidInput('each tag must be {"type":"tags","attributes":{"name":...}} or {"type":"tags","id":...}')
+        name = (attributes or {}).get("name")
+        if not name and isinstance(item.get("id"), str):
+            name = item["id"].removeprefix("tag-")
+        names.append(check_key(name))
+    return list(dict.fromkeys(names))
+
+
+def tag_bindings(items: list[Any]) -> dict[str, str]:
+    """Key/value pairs from ``[{"type":"tag-bindings","attributes":{"key","value"}}]``."""
+    bindings: dict[str, str] = {}
+    for item in items:
+        attributes = item.get("attributes") if isinstance(item, dict) else None
+        if not isinstance(attributes, dict):
+            raise InvalidInput('each tag binding must be {"type":"tag-bindings","attributes":{"key":...,"value":...}}')
+        bindings[check_key(attributes.get("key"))] = check_value(attributes.get("value"))
+    return bindings

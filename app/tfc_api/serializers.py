@@ -188,7 +188,7 @@ def workspace_resource(
             "actions": {"is-destroyable": True},
             "auto-apply": workspace.auto_apply,
             "working-directory": workspace.working_directory or "",
-            "tag-names": list(workspace.tag_names or []),
+            "tag-names": [tag.key for tag in workspace.tags],
             "resource-count": resources,
             "created-at": rfc3339(workspace.created_at),
             "updated-at": rfc3339(workspace.updated_at),

@@ -1,73 +1,91 @@
-"""Workspace tags (names kept in the workspace's ``tag_names``) and the tag-bindings listing."""
+"""Workspace tags through both TFE views: plain tags (``relationships/tags``) and key/value tag bindings.
+
+Both views show the one tag set of ``app.repositories.tags``: the cloud block's tags strategy on Terraform >= 1.10
+reads ``tag-bindings`` and PATCHes the keys it wants, older clients use ``relationships/tags``.
+"""
 
 from __future__ import annotations
 
-import re
-from typing import Any
+import hashlib
 
 from flask import Response
 
 from app.auth.permissions import Action
 from app.errors import InvalidInput
 from app.models import Workspace
+from app.repositories.tags import tags_of, with_bindings, with_plain_tags, without
 from app.repositories.workspaces import update_workspace
 from app.tfc_api import bp
 from app.tfc_api.context import caller
-from app.tfc_api.jsonapi import collection, paginate, request_body, requested_page, respond
+from app.tfc_api.jsonapi import Resource, collection, paginate, request_body, requested_page, resource, respond
 from app.tfc_api.lookup import find_workspace_by_id
-from app.tfc_api.schemas import TAG_PATTERN, TAG_RULE
+from app.tfc_api.schemas import plain_tags, tag_bindings
 from app.tfc_api.serializers import tag_resource
 
-_TAG = re.compile(TAG_PATTERN)
 
-
-def _listing(workspace: Workspace) -> Response:
-    names = sorted(workspace.tag_names or [])
-    page = requested_page()
-    return collection([tag_resource(name) for name in paginate(names, page)], page, len(names))
-
-
-def _tag_names(body: dict[str, Any]) -> list[str]:
-    """Names from ``{"data":[{"type":"tags","attributes":{"name"}}|{"type":"tags","id":"tag-<name>"}]}``."""
+def _items(body: dict) -> list:
     data = body.get("data")
     if not isinstance(data, list):
-        raise InvalidInput("data must be a list of tags")
-    names = []
-    for item in data:
-        item = item if isinstance(item, dict) else {}
-        name = (item.get("attributes") or {}).get("name") or str(item.get("id") or "").removeprefix("tag-")
-        if not isinstance(name, str) or not _TAG.match(name):
-            raise InvalidInput(f"invalid tag {name!r}: {TAG_RULE}")
-        names.append(name)
-    return names
+        raise InvalidInput('"data" must be a list')
+    return data
 
 
 @bp.route("/workspaces/<workspace_id>/relationships/tags")
 def list_tags(workspace_id: str) -> Response:
-    """The workspace's tags."""
-    return _listing(find_workspace_by_id(workspace_id))
+    """The workspace's tags (every key, with or without a value)."""
+    names = sorted(tags_of(find_workspace_by_id(workspace_id)))
+    page = requested_page()
+    return collection([tag_resource(name) for name in paginate(names, page)], page, len(names))
 
 
 @bp.route("/workspaces/<workspace_id>/relationships/tags", methods=["POST"])
 def add_tags(workspace_id: str) -> Response:
-    """Add tags (idempotent); 204."""
+    """Add plain tags (idempotent; a key that has a value keeps it); 204."""
     workspace = find_workspace_by_id(workspace_id, Action.WRITE)
-    merged = list(dict.fromkeys([*(workspace.tag_names or []), *_tag_names(request_body())]))
-    update_workspace(workspace, caller().subject, tag_names=merged)
+    added = plain_tags(_items(request_body()))
+    update_workspace(workspace, caller().subject, tags=with_plain_tags(tags_of(workspace), added))
     return respond(None, 204)
 
 
 @bp.route("/workspaces/<workspace_id>/relationships/tags", methods=["DELETE"])
 def remove_tags(workspace_id: str) -> Response:
-    """Remove tags; 204."""
+    """Remove tags by key; 204."""
     workspace = find_workspace_by_id(workspace_id, Action.WRITE)
-    doomed = set(_tag_names(request_body()))
-    update_workspace(workspace, caller().subject, tag_names=[t for t in workspace.tag_names or [] if t not in doomed])
+    doomed = plain_tags(_items(request_body()))
+    update_workspace(workspace, caller().subject, tags=without(tags_of(workspace), doomed))
     return respond(None, 204)
 
 
 @bp.route("/workspaces/<workspace_id>/tag-bindings")
-def tag_bindings(workspace_id: str) -> Response:
-    """Key/value tag bindings are not stored: the list is empty (the cloud block then uses plain tags)."""
-    find_workspace_by_id(workspace_id)
-    return collection([], requested_page(), 0)
+def list_tag_bindings(workspace_id: str) -> Response:
+    """The workspace's tags as key/value bindings (a plain tag has an empty value)."""
+    return _bindings(find_workspace_by_id(workspace_id), "tag-bindings")
+
+
+@bp.route("/workspaces/<workspace_id>/effective-tag-bindings")
+def list_effective_tag_bindings(workspace_id: str) -> Response:
+    """The same bindings: there are no projects to inherit from."""
+    return _bindings(find_workspace_by_id(workspace_id), "effective-tag-bindings")
+
+
+@bp.route("/workspaces/<workspace_id>/tag-bindings", methods=["PATCH"])
+def patch_tag_bindings(workspace_id: str) -> Response:
+    """Add bindings or change the values of existing keys (others stay); answers every binding."""
+    workspace = find_workspace_by_id(workspace_id, Action.WRITE)
+    bindings = tag_bindings(_items(request_body()))
+    if not bindings:
+        raise InvalidInput("send at least one tag binding")
+    update_workspace(workspace, caller().subject, tags=with_bindings(tags_of(workspace), bindings))
+    return _bindings(workspace, "tag-bindings")
+
+
+def _bindings(workspace: Workspace, kind: str) -> Response:
+    items = [_binding(workspace, kind, key, value) for key, value in tags_of(workspace).items()]
+    page = requested_page()
+    return collection(paginate(items, page), page, len(items))
+
+
+def _binding(workspace: Workspace, kind: str, key: str, value: str) -> Resource:
+    # Bindings are rows keyed by (workspace, key); the id is derived from that key so it stays stable.
+    digest = hashlib.sha256(f"{workspace.id}\0{key}".encode()).hexdigest()[:16]
+    return resource(kind, f"tb-{digest}", {"key": key, "value": value})
