@@ -36,7 +36,7 @@ from app.repositories.state_versions import (
 from app.repositories.workspaces import get_workspace_by_id
 from app.request_body import check_declared_size, receive_state
 from app.runtime import config
-from app.state_responses import json_state_response, state_response
+from app.state_responses import json_state_response, outputs_state_response, state_response
 from app.statefile import READ_CHUNK, StateBody
 from app.tfc_api import bp
 from app.tfc_api.context import api_base_url, caller
@@ -76,18 +76,19 @@ def _signed_url(method: str, path: str, extra: dict[str, str] | None = None) -> 
 def render(version: StateVersion, *, uploads: bool = False, force: bool = False) -> Resource:
     """A version with its hosted download URLs (for callers that may read state) or upload URLs (when pending).
 
-    Outputs-only callers get neither download URL: the JSON state lists every resource, like the state itself.
+    Outputs-only callers get a state download URL whose document has the outputs and no resources (what
+    ``terraform_remote_state`` through the remote backend downloads), and no JSON state URL: the JSON state lists
+    every resource, like the state itself.
     """
     urls: dict[str, str | None] = {}
     workspace = get_workspace_by_id(version.workspace_id)
-    if (
-        version.status == "finalized"
-        and workspace is not None
-        and allowed(workspace.organization, Action.READ, workspace.name)
-    ):
-        urls["hosted-state-download-url"] = _signed_url("GET", _content_path(version, "download"))
-        if version.json_state_key is not None:
-            urls["hosted-json-state-download-url"] = _signed_url("GET", _content_path(version, "json-download"))
+    if version.status == "finalized" and workspace is not None:
+        if allowed(workspace.organization, Action.READ, workspace.name):
+            urls["hosted-state-download-url"] = _signed_url("GET", _content_path(version, "download"))
+            if version.json_state_key is not None:
+                urls["hosted-json-state-download-url"] = _signed_url("GET", _content_path(version, "json-download"))
+        elif allowed(workspace.organization, Action.READ_OUTPUTS, workspace.name):
+            urls["hosted-state-download-url"] = _signed_url("GET", _content_path(version, "outputs-download"))
     if uploads:
         extra = {"force": "1"} if force else {}
         urls["hosted-state-upload-url"] = _signed_url("PUT", _content_path(version, "content"), extra)
@@ -231,6 +232,15 @@ def download_state_version(version_id: str) -> Response:
 
 
 @bp.route("/state-versions/<version_id>/json-download")
+@bp.route("/state-versions/<version_id>/outputs-download")
+def download_outputs_state(version_id: str) -> Response:
+    """The state an outputs-only caller may read: real serial, lineage and outputs, no resources."""
+    version = _downloadable(version_id, "outputs-download", Action.READ_OUTPUTS)
+    if version is None or version.status != "finalized":
+        raise NotFound(f"state version {version_id!r} has no uploaded state")
+    return outputs_state_response(version)
+
+
 def download_json_state(version_id: str) -> Response:
     """The ``hosted-json-state-download-url``: the JSON copy Terraform sent, with the state's permission rule."""
     version = _downloadable(version_id, "json-download")
@@ -239,14 +249,14 @@ def download_json_state(version_id: str) -> Response:
     return json_state_response(version)
 
 
-def _downloadable(version_id: str, kind: str) -> StateVersion | None:
-    """The version a download names: by signed URL, or with a token that may read state."""
+def _downloadable(version_id: str, kind: str, action: str = Action.READ) -> StateVersion | None:
+    """The version a download names: by a signed URL of this ``kind``, or with a token allowed ``action``."""
     if has_signature(request.args):
         return _signed_version(version_id, kind)
     return find_version(version_id, Action.READ)
 
 
-def _signed_version(version_id: str, kind: str) -> StateVersion | None:
+def _signed_version(version_id: str, kind: str, action: str) -> StateVersion | None:
     """The version a signed download URL grants; an expired URL falls back to the request's token, if any."""
     try:
         verify_signed_request("GET", _content_path_of(version_id, kind), request.args)

@@ -239,8 +239,18 @@ def test_outputs(app: Flask, client: FlaskClient, api: Api, workspace: dict[str,
     consumer = Api(client, make_token(app, subject="carol", scope="outputs-only"))
     assert consumer.get(f"workspaces/{workspace['id']}/current-state-version-outputs").status_code == 200
     shown = consumer.get(f"workspaces/{workspace['id']}/current-state-version").json["data"]
-    assert shown["attributes"]["hosted-state-download-url"] is None
     assert_error(consumer.get(f"state-versions/{version['id']}/download"), 403)
+    # terraform_remote_state through the remote backend downloads the state: it gets the outputs, sensitive
+    # ones included, and no resources
+    url = shown["attributes"]["hosted-state-download-url"]
+    assert "/outputs-download?" in url and shown["attributes"]["hosted-json-state-download-url"] is None
+    document = client.get(path_of(url)).json
+    assert document["resources"] == [] and document["serial"] == 1
+    assert document["outputs"]["secret_token"] == {"value": "s3cr3t", "type": "string", "sensitive": True}
+    # the outputs URL is its own signed resource: it cannot be turned into the full download
+    full = client.get(path_of(url.replace("/outputs-download?", "/download?")))
+    assert full.status_code == 403
+    assert consumer.get(f"state-versions/{version['id']}/outputs-download").json["resources"] == []
 
 
 def test_other_organizations_versions_are_not_found(
