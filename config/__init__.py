@@ -93,6 +93,10 @@ class Config:
     jwt_audience: str | None = None
     secret_key: bytes | None = None
     internal_webhook_secret: str | None = None
+    # development mode: a second server over HTTPS (the cloud block needs it); None = off
+    dev_https_port: int | None = None
+    # memory storage with no metadata database configured: the launcher gives it a throwaway one
+    ephemeral_metadata: bool = False
     testing: bool = False
     warnings: tuple[str, ...] = field(default=(), compare=False)
 
@@ -301,6 +305,16 @@ def load_config(environ: Mapping[str, str] | None = None) -> Config:
     kms_key = env.secret("KMS_KEY")
     old_keys = env.text("KMS_OLD_KEYS", default="") or ""
     secret_key = env.secret("OPENTACO_SECRET_KEY")
+    storage_backend = env.choice("OPENTACO_STORAGE", "STORAGE_BACKEND", allowed=STORAGE_BACKENDS, default="fs")
+    kms_backend = env.choice("KMS_BACKEND", allowed=KMS_BACKENDS, default="local")
+    key = _decode_key("KMS_KEY", kms_key) if kms_key else None
+    if key is None and kms_backend == "local" and storage_backend == "memory":
+        # Nothing stored in memory outlives the process, so neither must its key: an ephemeral one is safe.
+        key = os.urandom(32)
+        env.warnings.append(
+            "memory storage without KMS_KEY: using an ephemeral encryption key (states are lost on exit anyway)"
+        )
+    database_settings = ("DATABASE_URL", "OPENTACO_QUERY_BACKEND", "TACO_QUERY_BACKEND", "OPENTACO_SQLITE_DB_PATH")
     config = Config(
         environment=environment,
         data_dir=data_dir,
@@ -314,7 +328,7 @@ def load_config(environ: Mapping[str, str] | None = None) -> Config:
         web_concurrency_explicit=workers_explicit,
         log_level=env.choice("OPENTACO_LOG_LEVEL", "LOG_LEVEL", allowed=LOG_LEVELS, default="info"),
         max_state_size=_parse_size("MAX_STATE_SIZE", max_size) if max_size else 256 * MIB,
-        storage_backend=env.choice("OPENTACO_STORAGE", "STORAGE_BACKEND", allowed=STORAGE_BACKENDS, default="fs"),
+        storage_backend=storage_backend,
         storage_fs_dir=Path(env.text("STORAGE_FS_DIR") or data_dir / "states").absolute(),
         s3_bucket=env.text("OPENTACO_S3_BUCKET", "STORAGE_S3_BUCKET"),
         s3_region=env.text("OPENTACO_S3_REGION", "STORAGE_S3_REGION", "AWS_REGION", "AWS_DEFAULT_REGION"),
@@ -334,8 +348,8 @@ def load_config(environ: Mapping[str, str] | None = None) -> Config:
         force_unlock_enabled=env.flag("FORCE_UNLOCK_ENABLED", default=True),
         lock_ttl_seconds=parse_duration("LOCK_TTL", lock_ttl) if lock_ttl and lock_ttl != "off" else None,
         require_lock_for_write=env.flag("REQUIRE_LOCK_FOR_WRITE", default=False),
-        kms_backend=env.choice("KMS_BACKEND", allowed=KMS_BACKENDS, default="local"),
-        kms_key=_decode_key("KMS_KEY", kms_key) if kms_key else None,
+        kms_backend=kms_backend,
+        kms_key=key,
         kms_old_keys=tuple(_decode_key("KMS_OLD_KEYS", k) for k in re.split(r"[,\s]+", old_keys) if k),
         kms_vault_key_path=env.text("KMS_VAULT_KEY_PATH"),
         kms_transit_engine=env.text("KMS_TRANSIT_ENGINE", default="transit") or "transit",
@@ -353,10 +367,22 @@ def load_config(environ: Mapping[str, str] | None = None) -> Config:
         jwt_audience=env.text("AUTH_JWT_AUDIENCE"),
         secret_key=secret_key.encode() if secret_key else None,
         internal_webhook_secret=env.secret("OPENTACO_ENABLE_INTERNAL_ENDPOINTS"),
+        dev_https_port=_dev_https_port(env, port),
+        ephemeral_metadata=storage_backend == "memory" and not any(env.raw(name) for name in database_settings),
     )
     config = with_development_defaults(config)
     validate(config)
     return _with_warnings(config, env.warnings)
+
+
+def _dev_https_port(env: _Env, port: int) -> int | None:
+    """``STATESMAN_DEV_HTTPS_PORT``: the development mode's HTTPS port (default: the HTTP port + 1; 0 = off)."""
+    chosen = env.integer("STATESMAN_DEV_HTTPS_PORT", default=port + 1 if port < 65535 else 0)
+    if chosen > 65535:
+        raise ConfigError(f"STATESMAN_DEV_HTTPS_PORT={chosen}: must be at most 65535 (0 turns it off)")
+    if chosen == port:
+        raise ConfigError(f"STATESMAN_DEV_HTTPS_PORT={chosen}: must differ from the HTTP port")
+    return chosen or None
 
 
 def _redis_url(env: _Env) -> str:

@@ -8,10 +8,15 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
+import signal
+import subprocess
 import sys
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
-from config import STORAGE_BACKENDS, ConfigError, load_config
+from config import STORAGE_BACKENDS, Config, ConfigError, load_config
 
 GUNICORN_CONF = Path(__file__).resolve().parents[2] / "config" / "gunicorn.conf.py"
 
@@ -64,27 +69,138 @@ def apply_flags(args: argparse.Namespace, environ: dict[str, str]) -> None:
         environ["STATESMAN_ENV"] = "development"
 
 
-def preflight() -> None:
-    """Fail before forking workers: invalid configuration, missing schema, unusable drivers."""
+def preflight(example_org: str | None = None) -> None:
+    """Fail before forking workers: invalid configuration, missing schema, unusable drivers.
+
+    With ``example_org`` (development mode without authentication) that organization is created when missing: the
+    http backend creates organizations on first use there, but the cloud block reads its organization first.
+    """
     from app import create_app
     from app.cli.preflight import require_current_schema
     from app.extensions import db
+    from app.repositories.orgs import create_org, get_org_by_name
     from app.runtime import drivers
 
     app = create_app(load_config())
     require_current_schema(app)
     with app.app_context():
+        if example_org is not None and get_org_by_name(example_org) is None:
+            create_org(example_org, created_by="statesman-dev")
         db.engine.dispose()
         drivers().close()
+
+
+def use_ephemeral_metadata(environ: dict[str, str]) -> Path:
+    """A throwaway SQLite metadata database for memory storage, migrated now; returns its directory.
+
+    The states in memory die with the process, so metadata kept on disk would name versions that no longer exist.
+    """
+    from flask_migrate import upgrade
+
+    from app import create_app
+    from app.schema import MIGRATIONS_DIR
+
+    directory = Path(tempfile.mkdtemp(prefix="statesman-memory-"))
+    environ["DATABASE_URL"] = f"sqlite:///{directory / 'metadata.db'}"
+    app = create_app(load_config())
+    with app.app_context():
+        upgrade(directory=str(MIGRATIONS_DIR))
+    return directory
+
+
+def development_https(config: Config, environ: dict[str, str]) -> dict[str, str] | None:
+    """The environment of development mode's HTTPS server, after printing how to use it; None when it is off."""
+    if not config.development or config.dev_https_port is None or config.tls_cert:
+        return None
+    if config.storage_backend == "memory" or config.lock_backend == "memory":
+        print("statesman: no development HTTPS port: the memory drivers live in one process", file=sys.stderr)
+        return None
+    from config.dev_tls import ensure_development_certificates
+
+    certificates = ensure_development_certificates(config.data_dir)
+    host = f"[{config.listen_host}]" if ":" in config.listen_host else config.listen_host
+    hostname = f"localhost:{config.dev_https_port}"
+    https = {k: v for k, v in environ.items() if k != "OPENTACO_PORT"}
+    https.update(
+        {
+            "LISTEN_ADDR": f"{host}:{config.dev_https_port}",
+            "TLS_CERT": str(certificates.cert),
+            "TLS_KEY": str(certificates.key),
+        }
+    )
+    token, why = ("dev", "any value while authentication is disabled")
+    if not config.auth_disabled:
+        token, why = ("stm_...", "a token from `flask tokens create`")
+    print(
+        f"statesman: development HTTPS on https://{hostname} (certificate from the development CA "
+        f"{certificates.ca}).\n"
+        "For the cloud block (Terraform >= 1.1), trust the CA and give Terraform a token for the host:\n"
+        f"  export SSL_CERT_FILE={certificates.ca}\n"
+        f'  # ~/.terraformrc ({why}):\n  credentials "{hostname}" {{\n    token = "{token}"\n  }}\n'
+        f'  # main.tf:\n  terraform {{\n    cloud {{\n      hostname     = "{hostname}"\n'
+        f'      organization = "{EXAMPLE_ORG}"\n      workspaces {{\n        name = "prod"\n      }}\n    }}\n  }}',
+        file=sys.stderr,
+        flush=True,
+    )
+    return https
+
+
+# The organization the start-up message's cloud block names.
+EXAMPLE_ORG = "acme"
+FORWARDED_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2)
+
+
+def supervise(environments: list[dict[str, str]], cleanup: Callable[[], None] | None = None) -> int:
+    """Run one gunicorn per environment; signals go to all of them, and when one ends the others are stopped.
+
+    gunicorn applies its TLS settings to every bind of a server, so plain HTTP and HTTPS need one master each.
+    """
+    command = [sys.executable, "-m", "gunicorn", "--config", str(GUNICORN_CONF), "wsgi:app"]
+    children = [subprocess.Popen(command, env=env) for env in environments]
+
+    def forward(signum: int, _frame: object) -> None:
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signum)
+
+    for signum in FORWARDED_SIGNALS:
+        signal.signal(signum, forward)
+    try:
+        pid, status = os.wait()
+        code = os.waitstatus_to_exitcode(status)
+        for child in children:
+            if child.pid != pid and child.poll() is None:
+                child.terminate()
+        for child in children:
+            if child.pid == pid:
+                continue
+            try:
+                child.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
+        return code
+    finally:
+        if cleanup is not None:
+            cleanup()
 
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``statesman`` console script."""
     args = parse_args(argv)
-    apply_flags(args, os.environ)  # type: ignore[arg-type]
+    environ: dict[str, str] = os.environ  # type: ignore[assignment]
+    apply_flags(args, environ)
+    scratch: Path | None = None
     try:
         config = load_config()
-        preflight()
+        if config.ephemeral_metadata:
+            scratch = use_ephemeral_metadata(environ)
+            print(
+                f"statesman: memory storage: metadata in a throwaway database under {scratch} (removed on exit)",
+                file=sys.stderr,
+            )
+            config = load_config()
+        preflight(EXAMPLE_ORG if config.development and config.auth_disabled else None)
     except ConfigError as exc:
         sys.exit(f"statesman: configuration error: {exc}")
     scheme = "https" if config.tls_cert else "http"
@@ -95,7 +211,11 @@ def main(argv: list[str] | None = None) -> None:
         file=sys.stderr,
         flush=True,
     )
-    os.execvp(sys.executable, [sys.executable, "-m", "gunicorn", "--config", str(GUNICORN_CONF), "wsgi:app"])
+    https = development_https(config, environ)
+    if https is None and scratch is None:
+        os.execvp(sys.executable, [sys.executable, "-m", "gunicorn", "--config", str(GUNICORN_CONF), "wsgi:app"])
+    cleanup = (lambda: shutil.rmtree(scratch, ignore_errors=True)) if scratch is not None else None
+    sys.exit(supervise([dict(environ)] + ([https] if https else []), cleanup))
 
 
 if __name__ == "__main__":
