@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, jsonify, render_template_string, request
 
 from app.error_pages import TFC_PREFIXES
 from app.tfc_api import bp
@@ -33,6 +33,33 @@ def terraform_json() -> Response:
             "modules.v1": f"{site_path_prefix()}/api/registry/v1/modules/",
         }
     )
+
+
+# Without a login.v1 service `terraform login` sends the user here (the page Terraform Cloud has at this path) and
+# then asks for a token at its prompt. No sign-in exists here, so the page says how an administrator makes one.
+TOKENS_PAGE = """<!doctype html>
+<html lang="en">
+<head><meta charset="utf-8"><title>API tokens - Statesman</title></head>
+<body>
+<h1>API tokens for Terraform</h1>
+<p>This server issues API tokens from its command line; it has no sign-in page. Ask an administrator to run,
+with the server's configuration:</p>
+<pre>flask tokens create --org ORGANIZATION --user YOUR_USER --description "terraform login"</pre>
+<p>Options: <code>--read-only</code> (read state, never write or lock), <code>--workspace NAME</code> (one workspace
+only), <code>--expires-in 30d</code>. The command prints the token once.</p>
+<p>Paste the token at Terraform's prompt <code>Token for {{ host }}:</code>. Terraform keeps it in
+<code>~/.terraform.d/credentials.tfrc.json</code>; a CLI config block
+<code>credentials "{{ host }}" { token = "..." }</code> works as well.</p>
+</body>
+</html>
+"""
+
+
+@well_known.route("/app/settings/tokens")
+def tokens_page() -> Response:
+    """The page ``terraform login`` opens: how to get a token (plain HTML, no secrets)."""
+    html = render_template_string(TOKENS_PAGE, host=request.host)
+    return Response(html, mimetype="text/html", headers={"Cache-Control": "no-store"})
 
 
 @bp.route("/ping")
