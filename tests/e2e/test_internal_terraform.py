@@ -1,6 +1,6 @@
-"""End to end with real Terraform 1.0.3: sync an org and a user, create a unit through the internal API, apply with
-the user's token, list versions, restore an older one, and see it as the current state in ``terraform plan``; the
-audit log shows each step with the right user."""
+"""End to end with real Terraform (1.0.3 and the newest): sync an org and a user, create a unit through the
+internal API, apply with the user's token, list versions, restore an older one, and see it as the current state in
+``terraform plan``; the audit log shows each step with the right user."""
 
 from __future__ import annotations
 

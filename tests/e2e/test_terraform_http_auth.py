@@ -1,4 +1,5 @@
-"""Real Terraform 1.0.3 credentials against the http backend: where they come from, read-only and wrong tokens."""
+"""Real Terraform credentials (1.0.3 and the newest) against the http backend: where they come from, read-only
+and wrong tokens."""
 
 from __future__ import annotations
 
@@ -54,7 +55,7 @@ def test_read_only_token_can_plan_but_not_apply(
 
     reader.write(configuration("bob was here", http_backend(address)))
     reader.expect(2, "plan", "-detailed-exitcode", "-input=false", "-lock=false")
-    # Terraform 1.0.3 words a 403 on LOCK as "invalid auth" (and a 401 as "requires auth").
+    # Terraform (1.0.3 and 1.11 alike) words a 403 on LOCK as "invalid auth" (and a 401 as "requires auth").
     locked_out = reader.fails("apply", "-auto-approve", "-input=false")
     assert "HTTP remote state endpoint invalid auth" in output_of(locked_out)
     # Without a lock the write itself is refused; Terraform only prints the status of a refused write.
@@ -77,7 +78,7 @@ def test_wrong_token_is_unauthorized(terraform: Runner, backend_server: BackendS
 
     stranger = terraform("stranger", TF_HTTP_USERNAME="alice", TF_HTTP_PASSWORD="not-a-token")
     stranger.write(configuration("an intruder", http_backend(address)))
-    # Terraform 1.0.3 words a 401 as "requires auth"; its init reads the state, so it already fails there.
+    # Terraform words a 401 as "requires auth"; its init reads the state, so it already fails there.
     refused = stranger.fails("init", "-input=false")
     assert "HTTP remote state endpoint requires auth" in output_of(refused)
     refused = stranger.fails("apply", "-auto-approve", "-input=false")

@@ -1,8 +1,10 @@
-"""Real Terraform 1.0.3 against the real server (gunicorn, 4 workers) through the ``http`` backend."""
+"""Real Terraform (1.0.3 and the newest on PATH) against the real server (gunicorn, 4 workers) through the ``http``
+backend."""
 
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -11,7 +13,14 @@ from typing import Any
 import pytest
 import requests
 
-from tests.e2e.terraform_cli import BackendServer, Terraform, configuration, http_backend, output_of, take_lock
+from tests.e2e.terraform_cli import (
+    BackendServer,
+    Terraform,
+    configuration,
+    http_backend,
+    output_of,
+    take_lock,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -127,6 +136,35 @@ def test_a_foreign_lock_blocks_apply_until_force_unlock(
     after = stored(backend_server, workspace)
     assert after["outputs"]["greeting"]["value"] == "while locked"
     assert after["serial"] > json.loads(before)["serial"]
+
+
+def test_lock_timeout_waits_for_the_holder(terraform: Runner, backend_server: BackendServer, workspace: str) -> None:
+    """``-lock-timeout`` retries a held lock on the http backend; Terraform 1.0.3's http backend never retries."""
+    tf = alice(terraform, backend_server)
+    if not tf.binary.at_least(1, 1):
+        pytest.skip(f"Terraform {tf.binary.version_text}'s http backend never retries a held lock (-lock-timeout)")
+    backend = http_backend(backend_server.state_url(workspace))
+    tf.write(configuration("before the wait", backend))
+    tf.ok("init", "-input=false")
+    tf.ok("apply", "-auto-approve", "-input=false")
+    holder = f"waited-for-{uuid.uuid4()}"
+    assert take_lock(backend_server.state_url(workspace), backend_server.auth, holder).status_code == 200
+
+    tf.write(configuration("after the wait", backend))
+    waiting = tf.popen("apply", "-auto-approve", "-input=false", "-lock-timeout=90s")
+    try:
+        time.sleep(5)
+        assert waiting.poll() is None, "apply did not wait for the lock: " + "".join(waiting.communicate())
+        assert stored(backend_server, workspace)["outputs"]["greeting"]["value"] == "before the wait"
+        released = take_lock(backend_server.state_url(workspace), backend_server.auth, holder, method="UNLOCK")
+        assert released.status_code == 200, released.text
+        stdout, stderr = waiting.communicate(timeout=120)
+    finally:
+        if waiting.poll() is None:
+            waiting.kill()
+            waiting.communicate()
+    assert waiting.returncode == 0, stdout + stderr
+    assert stored(backend_server, workspace)["outputs"]["greeting"]["value"] == "after the wait"
 
 
 def test_apply_without_locking(terraform: Runner, backend_server: BackendServer, workspace: str) -> None:
