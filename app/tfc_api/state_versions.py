@@ -231,7 +231,6 @@ def download_state_version(version_id: str) -> Response:
     return state_response(version)
 
 
-@bp.route("/state-versions/<version_id>/json-download")
 @bp.route("/state-versions/<version_id>/outputs-download")
 def download_outputs_state(version_id: str) -> Response:
     """The state an outputs-only caller may read: real serial, lineage and outputs, no resources."""
@@ -241,6 +240,7 @@ def download_outputs_state(version_id: str) -> Response:
     return outputs_state_response(version)
 
 
+@bp.route("/state-versions/<version_id>/json-download")
 def download_json_state(version_id: str) -> Response:
     """The ``hosted-json-state-download-url``: the JSON copy Terraform sent, with the state's permission rule."""
     version = _downloadable(version_id, "json-download")
@@ -252,8 +252,8 @@ def download_json_state(version_id: str) -> Response:
 def _downloadable(version_id: str, kind: str, action: str = Action.READ) -> StateVersion | None:
     """The version a download names: by a signed URL of this ``kind``, or with a token allowed ``action``."""
     if has_signature(request.args):
-        return _signed_version(version_id, kind)
-    return find_version(version_id, Action.READ)
+        return _signed_version(version_id, kind, action)
+    return find_version(version_id, action)
 
 
 def _signed_version(version_id: str, kind: str, action: str) -> StateVersion | None:
@@ -263,7 +263,7 @@ def _signed_version(version_id: str, kind: str, action: str) -> StateVersion | N
     except Forbidden:
         if not request.headers.get("Authorization"):
             raise
-        return find_version(version_id, Action.READ)
+        return find_version(version_id, action)
     return get_version_by_id(version_id)
 
 
