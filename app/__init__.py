@@ -27,6 +27,7 @@ def create_app(config: Config | None = None) -> Flask:
     configure_flask(app, config)
     init_extensions(app)
     init_drivers(app, config)
+    init_sign_in(app, config)
     register_blueprints(app)
     register_error_handlers(app)
     register_request_hooks(app)
@@ -79,11 +80,20 @@ def init_drivers(app: Flask, config: Config) -> None:
     install(app, Runtime(config=config, drivers=Drivers.from_config(config), jwt=verifier))
 
 
+def init_sign_in(app: Flask, config: Config) -> None:
+    """Sign-in through the identity provider (``OPENTACO_AUTH_ISSUER``), used by ``terraform login``."""
+    from app.auth import oidc
+
+    oidc.init_app(app, config)
+
+
 def register_blueprints(app: Flask) -> None:
-    """The APIs: health, the Terraform http backend, the management API (/internal/api and /v1), the TFC API."""
-    from app import health, http_backend, internal, tfc_api
+    """The APIs: health, the Terraform http backend, the management API (/internal/api and /v1), the TFC API,
+    and ``terraform login`` (/oauth)."""
+    from app import health, http_backend, internal, oauth, tfc_api
 
     app.register_blueprint(health.bp)
+    app.register_blueprint(oauth.bp)
     app.register_blueprint(http_backend.bp)
     app.register_blueprint(internal.bp)
     tfc_api.register(app)

@@ -260,3 +260,24 @@ class RoleAssignment(db.Model):  # type: ignore[name-defined]
     role_id: Mapped[str] = mapped_column(sa.ForeignKey("roles.id", ondelete="CASCADE"), index=True)
     created_by: Mapped[str | None] = mapped_column(sa.String(255))
     created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
+
+
+class AuthorizationCode(db.Model):  # type: ignore[name-defined]
+    """A one-time code of ``terraform login``: bound to the client, its redirect URI and PKCE challenge.
+
+    Only the SHA-256 of the code is kept. ``used_at`` marks redemption (set once, by a conditional UPDATE);
+    ``token_id`` is the token it bought, revoked if the code is ever presented again (RFC 6749, section 4.1.2).
+    """
+
+    __tablename__ = "oauth_codes"
+
+    code_hash: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    client_id: Mapped[str] = mapped_column(sa.String(64))
+    redirect_uri: Mapped[str] = mapped_column(sa.String(255))
+    code_challenge: Mapped[str] = mapped_column(sa.String(128))
+    user_id: Mapped[str] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"))
+    org_id: Mapped[str] = mapped_column(sa.ForeignKey("organizations.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(Timestamp, index=True)
+    used_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    token_id: Mapped[str | None] = mapped_column(sa.String(40))

@@ -93,6 +93,17 @@ class Config:
     jwt_audience: str | None = None
     secret_key: bytes | None = None
     internal_webhook_secret: str | None = None
+    # OIDC sign-in (browser and `terraform login`); all None/empty = off
+    auth_issuer: str | None = None
+    auth_client_id: str | None = None
+    auth_client_secret: str | None = None
+    auth_authorize_url: str | None = None
+    auth_token_url: str | None = None
+    auth_scopes: str = "openid email profile"
+    auth_groups_claim: str = "groups"
+    # (group, organization name, role name or None): a group's members join the organization with that role
+    auth_group_orgs: tuple[tuple[str, str, str | None], ...] = ()
+    terraform_token_ttl_seconds: int = 30 * 86400
     # development mode: a second server over HTTPS (the cloud block needs it); None = off
     dev_https_port: int | None = None
     # memory storage with no metadata database configured: the launcher gives it a throwaway one
@@ -104,6 +115,11 @@ class Config:
     def development(self) -> bool:
         """True for the embedded-defaults mode that ``make run`` uses."""
         return self.environment == "development"
+
+    @property
+    def oidc_enabled(self) -> bool:
+        """True when sign-in through an identity provider (and so ``terraform login``) is configured."""
+        return bool(self.auth_issuer and self.auth_client_id) and not self.auth_disabled
 
     @property
     def dev_kms_key_file(self) -> Path:
@@ -305,6 +321,7 @@ def load_config(environ: Mapping[str, str] | None = None) -> Config:
     kms_key = env.secret("KMS_KEY")
     old_keys = env.text("KMS_OLD_KEYS", default="") or ""
     secret_key = env.secret("OPENTACO_SECRET_KEY")
+    ttl = env.text("OPENTACO_TERRAFORM_TOKEN_TTL")
     storage_backend = env.choice("OPENTACO_STORAGE", "STORAGE_BACKEND", allowed=STORAGE_BACKENDS, default="fs")
     kms_backend = env.choice("KMS_BACKEND", allowed=KMS_BACKENDS, default="local")
     key = _decode_key("KMS_KEY", kms_key) if kms_key else None
@@ -367,6 +384,15 @@ def load_config(environ: Mapping[str, str] | None = None) -> Config:
         jwt_audience=env.text("AUTH_JWT_AUDIENCE"),
         secret_key=secret_key.encode() if secret_key else None,
         internal_webhook_secret=env.secret("OPENTACO_ENABLE_INTERNAL_ENDPOINTS"),
+        auth_issuer=(env.text("OPENTACO_AUTH_ISSUER") or "").rstrip("/") or None,
+        auth_client_id=env.text("OPENTACO_AUTH_CLIENT_ID"),
+        auth_client_secret=env.secret("OPENTACO_AUTH_CLIENT_SECRET"),
+        auth_authorize_url=env.text("OPENTACO_AUTH_AUTH_URL"),
+        auth_token_url=env.text("OPENTACO_AUTH_TOKEN_URL"),
+        auth_scopes=env.text("OPENTACO_AUTH_SCOPES", default="openid email profile") or "openid email profile",
+        auth_groups_claim=env.text("OPENTACO_AUTH_GROUPS_CLAIM", default="groups") or "groups",
+        auth_group_orgs=_group_orgs(env),
+        terraform_token_ttl_seconds=parse_duration("OPENTACO_TERRAFORM_TOKEN_TTL", ttl) if ttl else 30 * 86400,
         dev_https_port=_dev_https_port(env, port),
         ephemeral_metadata=storage_backend == "memory" and not any(env.raw(name) for name in database_settings),
     )
@@ -383,6 +409,20 @@ def _dev_https_port(env: _Env, port: int) -> int | None:
     if chosen == port:
         raise ConfigError(f"STATESMAN_DEV_HTTPS_PORT={chosen}: must differ from the HTTP port")
     return chosen or None
+
+
+def _group_orgs(env: _Env) -> tuple[tuple[str, str, str | None], ...]:
+    """``OPENTACO_AUTH_GROUP_ORGS``: comma-separated ``GROUP=ORG`` or ``GROUP=ORG:ROLE`` entries."""
+    value = env.text("OPENTACO_AUTH_GROUP_ORGS") or ""
+    entries: list[tuple[str, str, str | None]] = []
+    for entry in (part.strip() for part in value.split(",")):
+        group, sep, target = entry.rpartition("=")
+        org, _, role = target.partition(":")
+        if entry and (not sep or not group.strip() or not org.strip()):
+            raise ConfigError(f"OPENTACO_AUTH_GROUP_ORGS: {entry!r} is not GROUP=ORG or GROUP=ORG:ROLE")
+        if entry:
+            entries.append((group.strip(), org.strip(), role.strip() or None))
+    return tuple(entries)
 
 
 def _redis_url(env: _Env) -> str:
@@ -434,12 +474,29 @@ def validate(config: Config) -> None:
             "OPENTACO_SECRET_KEY is required unless authentication is disabled; for example:\n"
             f"  OPENTACO_SECRET_KEY={generate_key()}"
         )
+    if config.auth_issuer and not config.auth_client_id:
+        raise ConfigError("OPENTACO_AUTH_ISSUER needs OPENTACO_AUTH_CLIENT_ID (the client registered at the issuer)")
+    if (config.auth_client_id or config.auth_group_orgs) and not config.auth_issuer:
+        raise ConfigError("OPENTACO_AUTH_CLIENT_ID and OPENTACO_AUTH_GROUP_ORGS need OPENTACO_AUTH_ISSUER")
+    if config.auth_issuer and not _https_or_loopback(config.auth_issuer):
+        raise ConfigError(
+            f"OPENTACO_AUTH_ISSUER={config.auth_issuer!r}: must be an https:// URL (http only on loopback)"
+        )
+    if config.auth_issuer and "openid" not in config.auth_scopes.split():
+        raise ConfigError("OPENTACO_AUTH_SCOPES must include openid (the sign-in needs an id token)")
     single_process = config.lock_backend == "memory" or config.storage_backend == "memory"
     if single_process and config.web_concurrency > 1 and config.web_concurrency_explicit:
         raise ConfigError(
             f"WEB_CONCURRENCY={config.web_concurrency}: the memory storage and lock drivers live in one process; "
             "use WEB_CONCURRENCY=1 or the fs storage and local locks"
         )
+
+
+def _https_or_loopback(url: str) -> bool:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    return parts.scheme == "https" or (parts.scheme == "http" and parts.hostname in ("localhost", "127.0.0.1", "::1"))
 
 
 def _with_warnings(config: Config, warnings: list[str]) -> Config:

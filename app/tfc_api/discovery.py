@@ -5,6 +5,8 @@ from __future__ import annotations
 from flask import Blueprint, Response, jsonify, render_template_string, request
 
 from app.error_pages import TFC_PREFIXES
+from app.oauth import LOGIN_PORTS, TERRAFORM_CLIENT_ID
+from app.runtime import config
 from app.tfc_api import bp
 from app.tfc_api.context import PUBLIC_MOUNT, site_path_prefix
 
@@ -19,20 +21,27 @@ MOTD = "Statesman: state storage and locking for Terraform and OpenTofu (TFE API
 
 @well_known.route("/.well-known/terraform.json")
 def terraform_json() -> Response:
-    """Where Terraform finds the API; no ``versions.v1`` (its constraints would be checked) and no ``login.v1``
-    (only offered when an OIDC login is configured, which this server does not provide)."""
+    """Where Terraform finds the API; no ``versions.v1`` (its constraints would be checked); ``login.v1`` only
+    when sign-in through an identity provider is configured (``terraform login`` then opens it in a browser)."""
     api = f"{site_path_prefix()}{PUBLIC_MOUNT}/"
     # terrasnek reads modules.v1 unconditionally; Terraform consults it only for modules sourced from this host.
-    return jsonify(
-        {
-            "tfe.v2": api,
-            "tfe.v2.1": api,
-            "tfe.v2.2": api,
-            "state.v2": api,
-            "motd.v1": f"{api}motd",
-            "modules.v1": f"{site_path_prefix()}/api/registry/v1/modules/",
+    services: dict[str, object] = {
+        "tfe.v2": api,
+        "tfe.v2.1": api,
+        "tfe.v2.2": api,
+        "state.v2": api,
+        "motd.v1": f"{api}motd",
+        "modules.v1": f"{site_path_prefix()}/api/registry/v1/modules/",
+    }
+    if config().oidc_enabled:
+        services["login.v1"] = {
+            "client": TERRAFORM_CLIENT_ID,
+            "grant_types": ["authz_code"],
+            "authz": f"{site_path_prefix()}/oauth/authorization",
+            "token": f"{site_path_prefix()}/oauth/token",
+            "ports": list(LOGIN_PORTS),
         }
-    )
+    return jsonify(services)
 
 
 # Without a login.v1 service `terraform login` sends the user here (the page Terraform Cloud has at this path) and
