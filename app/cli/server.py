@@ -211,6 +211,13 @@ def main(argv: list[str] | None = None) -> None:
         file=sys.stderr,
         flush=True,
     )
+    if config.tls_cert:
+        print(
+            "statesman: WARNING: gunicorn serves HTTPS directly; slow clients can hold all of its threads. "
+            "Do not expose direct serving to untrusted networks: put nginx in front (config/nginx.conf).",
+            file=sys.stderr,
+            flush=True,
+        )
     https = development_https(config, environ)
     if https is None and scratch is None:
         os.execvp(sys.executable, [sys.executable, "-m", "gunicorn", "--config", str(GUNICORN_CONF), "wsgi:app"])

@@ -1,0 +1,293 @@
+"""Slow clients against a real gunicorn, with and without the shipped nginx configuration in front.
+
+gunicorn's gthread worker gives a connection a thread once its first bytes arrive and keeps it until the request
+is read, with no read timeout: a handful of sockets that trickle header lines (slow loris) or promise a longer body
+than they send hold every thread, and ``/healthz`` stops answering. Behind nginx configured as ``config/nginx.conf``
+(request buffering, header and body timeouts) the same sockets never reach gunicorn. The nginx here runs that file
+with only its addresses and certificate paths replaced, and terminates TLS with a throwaway test CA.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import socket
+import ssl
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.factories import basic
+from tests.live_server import REPO_ROOT, LiveServer, free_port, start_server
+from tests.services import services_required
+from tests.tfc_api.tls import Certificates, make_certificates
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+SHIPPED = REPO_ROOT / "config" / "nginx.conf"
+WORKERS = 2  # with config/gunicorn.conf.py's 4 threads each: 8 threads in all
+SLOW_SOCKETS = 8  # of each kind: 16 sockets, twice the number of threads
+PROMPT = 1.0  # seconds: what "answers promptly" means here
+STATE = b'{"version": 4, "serial": 1, "lineage": "slow", "outputs": {}, "resources": []}'
+
+
+def nginx_binary() -> str:
+    """The nginx executable; skips (locally) or fails (CI) when it is not installed."""
+    found = shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
+    if found:
+        return found
+    if services_required():
+        pytest.fail("nginx is not installed and STATESMAN_REQUIRE_SERVICES=1 (.ci/run installs the nginx package)")
+    pytest.skip("nginx is not installed (Debian package nginx)")
+
+
+@dataclass
+class Front:
+    """nginx in front of ``server``: ``url`` is its HTTPS address, ``ca`` the CA file clients trust."""
+
+    url: str
+    port: int
+    ca: Path
+
+
+def derived_config(upstream_port: int, port: int, redirect_port: int, certs: Certificates) -> str:
+    """The shipped server blocks with this test's addresses and certificate (each replaced exactly once)."""
+    text = SHIPPED.read_text()
+    for old, new in (
+        ("server 127.0.0.1:8080;", f"server 127.0.0.1:{upstream_port};"),
+        ("listen 443 ssl http2;", f"listen 127.0.0.1:{port} ssl http2;"),
+        ("listen 80;", f"listen 127.0.0.1:{redirect_port};"),
+        ("/etc/ssl/statesman/fullchain.pem", str(certs.cert)),
+        ("/etc/ssl/statesman/privkey.pem", str(certs.key)),
+    ):
+        assert text.count(old) == 1, f"config/nginx.conf no longer has exactly one {old!r}"
+        text = text.replace(old, new)
+    return text
+
+
+_MAIN = """\
+daemon off;
+master_process on;
+worker_processes 1;
+{user}
+pid {dir}/nginx.pid;
+error_log {dir}/error.log warn;
+events {{ worker_connections 512; }}
+http {{
+    access_log {dir}/access.log;
+    client_body_temp_path {dir}/client_body;
+    proxy_temp_path {dir}/proxy;
+    fastcgi_temp_path {dir}/fastcgi;
+    uwsgi_temp_path {dir}/uwsgi;
+    scgi_temp_path {dir}/scgi;
+    include {dir}/statesman.conf;
+}}
+"""
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveServer, dict[str, str]]]:
+    """gunicorn with ``WORKERS`` workers, acme/prod holding a state, and Basic credentials for it."""
+    live = start_server(tmp_path_factory.mktemp("slow-clients"), workers=WORKERS)
+    try:
+        auth = basic(live.create_token())
+        assert requests.post(f"{live.url}/state/acme/prod", data=STATE, headers=auth, timeout=30).status_code == 200
+        yield live, auth
+    finally:
+        live.stop()
+
+
+@pytest.fixture(scope="module")
+def front(server: tuple[LiveServer, dict[str, str]], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Front]:
+    binary = nginx_binary()
+    live, _ = server
+    directory = tmp_path_factory.mktemp("nginx")
+    certs = make_certificates(directory / "tls")
+    port, redirect_port = free_port(), free_port()
+    (directory / "statesman.conf").write_text(derived_config(live.port, port, redirect_port, certs))
+    user = "user root;" if os.geteuid() == 0 else ""  # workers must write buffered bodies into our directory
+    (directory / "nginx.conf").write_text(_MAIN.format(user=user, dir=directory))
+    with open(directory / "stderr.log", "wb") as log:
+        process = subprocess.Popen(
+            [binary, "-p", str(directory), "-c", str(directory / "nginx.conf")],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    front = Front(f"https://localhost:{port}", port, certs.ca)
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            if process.poll() is not None:
+                pytest.fail(f"nginx exited: {(directory / 'stderr.log').read_text()}{_read(directory / 'error.log')}")
+            try:
+                requests.get(f"{front.url}/healthz", verify=str(certs.ca), timeout=1)
+                break
+            except requests.RequestException:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+        yield front
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def _read(path: Path) -> str:
+    return path.read_text() if path.exists() else ""
+
+
+class SlowClients:
+    """``SLOW_SOCKETS`` slow-loris sockets (a header line every 2 s), as many promising 10 MB and sending 10 bytes."""
+
+    def __init__(self, port: int, auth: dict[str, str], tls: ssl.SSLContext | None) -> None:
+        self.port, self.auth, self.tls = port, auth, tls
+        self.stop = threading.Event()
+        self.sockets: list[socket.socket] = []
+        self.threads: list[threading.Thread] = []
+
+    def _connect(self) -> socket.socket:
+        sock = socket.create_connection(("127.0.0.1", self.port), timeout=10)
+        if self.tls is not None:
+            sock = self.tls.wrap_socket(sock, server_hostname="localhost")
+        self.sockets.append(sock)
+        return sock
+
+    def _loris(self) -> None:
+        try:
+            sock = self._connect()
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n")
+            line = 0
+            while not self.stop.wait(2):
+                line += 1
+                sock.sendall(f"X-Slow-{line}: {line}\r\n".encode())
+        except OSError:
+            pass  # dropped by the server (nginx's client_header_timeout): that is what it should do
+
+    def _oversize(self) -> None:
+        try:
+            sock = self._connect()
+            head = (
+                "POST /state/acme/prod HTTP/1.1\r\nHost: localhost\r\n"
+                f"Authorization: {self.auth['Authorization']}\r\nContent-Length: 10000000\r\n\r\n"
+            )
+            sock.sendall(head.encode() + b'{"version"')
+            self.stop.wait(60)
+        except OSError:
+            pass
+
+    def __enter__(self) -> SlowClients:
+        for target in [self._loris] * SLOW_SOCKETS + [self._oversize] * SLOW_SOCKETS:
+            thread = threading.Thread(target=target, daemon=True)
+            thread.start()
+            self.threads.append(thread)
+        time.sleep(3)  # every socket connected, sent its first bytes and is now stalling
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop.set()
+        for sock in self.sockets:
+            with contextlib.suppress(OSError):
+                sock.close()
+        for thread in self.threads:
+            thread.join(timeout=5)
+
+
+def timed_get(url: str, verify: str | bool, headers: dict[str, str] | None = None) -> tuple[float, int | None]:
+    """Seconds a GET took and its status (None when it did not answer within 5 s)."""
+    started = time.monotonic()
+    try:
+        status: int | None = requests.get(url, headers=headers, verify=verify, timeout=5).status_code
+    except requests.RequestException:
+        status = None
+    return time.monotonic() - started, status
+
+
+def test_behind_the_shipped_nginx_slow_clients_do_not_stall_other_clients(server, front):
+    live, auth = server
+    tls = ssl.create_default_context(cafile=str(front.ca))
+    with SlowClients(front.port, auth, tls):
+        healthz = timed_get(f"{front.url}/healthz", str(front.ca))
+        state = timed_get(f"{front.url}/state/acme/prod", str(front.ca), auth)
+        direct = timed_get(f"{live.url}/healthz", True)
+    print(f"behind nginx, {2 * SLOW_SOCKETS} slow sockets: healthz {healthz}, state GET {state}, gunicorn {direct}")
+    assert healthz[1] == 200 and healthz[0] < PROMPT, healthz
+    assert state[1] == 200 and state[0] < PROMPT, state
+    assert direct[1] == 200 and direct[0] < PROMPT, direct  # gunicorn itself never saw the slow sockets
+
+
+def test_without_nginx_the_same_slow_clients_stall_gunicorn(server):
+    """The premise of the nginx test: the attack is real against gunicorn alone (see the README's warning)."""
+    live, auth = server
+    with SlowClients(live.port, auth, None):
+        healthz = timed_get(f"{live.url}/healthz", True)
+    print(f"gunicorn alone, {2 * SLOW_SOCKETS} slow sockets: healthz {healthz}")
+    assert healthz[1] is None or healthz[0] > PROMPT, healthz
+    # Once the slow sockets are gone, gunicorn answers again.
+    deadline = time.monotonic() + 30
+    while timed_get(f"{live.url}/healthz", True)[1] != 200:
+        assert time.monotonic() < deadline, "gunicorn did not recover after the slow sockets closed"
+
+
+def raw_request(port: int, data: bytes, tls: ssl.SSLContext | None = None, close: bool = False) -> bytes:
+    """Send ``data`` on a fresh connection (``close``: then end the sending side) and return the status line."""
+    plain = socket.create_connection(("127.0.0.1", port), timeout=10)
+    sock = tls.wrap_socket(plain, server_hostname="localhost") if tls else plain
+    with sock:
+        sock.sendall(data)
+        if close:
+            sock.shutdown(socket.SHUT_WR)
+        answer = b""
+        while b"\r\n" not in answer:
+            chunk = sock.recv(4096)
+            if not chunk:
+                break
+            answer += chunk
+        return answer.split(b"\r\n", 1)[0]
+
+
+BAD_CHUNKS = {
+    "bad-size": b"zz\r\n{}\r\n0\r\n\r\n",
+    "missing-terminator": b"2\r\n{}XX0\r\n\r\n",
+    "ends-inside-a-chunk": b"ffff\r\n{}",  # then the client closes its side: the server sees EOF mid-body
+}
+
+
+@pytest.mark.parametrize("chunks", list(BAD_CHUNKS.values()), ids=list(BAD_CHUNKS))
+def test_a_malformed_chunked_body_is_400(server, front, chunks):
+    live, auth = server
+    head = (
+        "POST /state/acme/prod HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
+        f"Authorization: {auth['Authorization']}\r\nTransfer-Encoding: chunked\r\n\r\n"
+    ).encode()
+    ends_early = chunks.startswith(b"ffff")
+    assert raw_request(live.port, head + chunks, close=ends_early).startswith(b"HTTP/1.1 400")
+    if not ends_early:  # nginx answers a truncated body by closing the connection, with nothing to read
+        tls = ssl.create_default_context(cafile=str(front.ca))
+        assert raw_request(front.port, head + chunks, tls).startswith(b"HTTP/1.1 400")
+    assert requests.get(f"{live.url}/state/acme/prod", headers=auth, timeout=10).content == STATE
+
+
+def test_direct_https_warns_at_start_up_and_bounds_request_headers(server, tmp_path):
+    plain, _ = server
+    assert "WARNING" not in plain.log_path.read_text()
+    certs = make_certificates(tmp_path / "tls")
+    env = {"TLS_CERT": str(certs.cert), "TLS_KEY": str(certs.key), "SSL_CERT_FILE": str(certs.ca)}
+    live = start_server(tmp_path / "direct", workers=1, extra_env=env, scheme="https")
+    try:
+        log = live.log_path.read_text()
+        assert "WARNING: gunicorn serves HTTPS directly" in log and "config/nginx.conf" in log, log
+        many = {f"X-Field-{i}": "x" for i in range(60)}
+        refused = requests.get(f"{live.url}/healthz", headers=many, verify=str(certs.ca), timeout=10)
+        assert refused.status_code == 431  # limit_request_fields = 50: gunicorn refuses it before the app runs
+        fine = {f"X-Field-{i}": "x" for i in range(30)}
+        assert requests.get(f"{live.url}/healthz", headers=fine, verify=str(certs.ca), timeout=10).status_code == 200
+    finally:
+        live.stop()
