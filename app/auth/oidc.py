@@ -112,8 +112,14 @@ def finish_sign_in() -> Identity:
         if metadata.get("issuer", "").rstrip("/") != expected_issuer:
             # OpenID Connect Discovery 1.0, section 4.3: the document's issuer must be the one we asked.
             raise SignInFailed("the identity provider's discovery document names another issuer")
+        # Authlib checks ``aud`` only through ``azp`` unless told to: a token for another client naming us as its
+        # authorized party would pass. OpenID Connect Core 3.1.3.7 says ``aud`` must contain our client id.
         token = client.authorize_access_token(
-            claims_options={"iss": {"essential": True, "values": [metadata["issuer"]]}},
+            claims_options={
+                "iss": {"essential": True, "values": [metadata["issuer"]]},
+                "aud": {"essential": True, "values": [client.client_id]},
+                "sub": {"essential": True},
+            },
             leeway=ID_TOKEN_LEEWAY_SECONDS,
         )
     except SignInFailed:
@@ -122,7 +128,8 @@ def finish_sign_in() -> Identity:
         # The error code is the provider's or Authlib's (mismatching_state, access_denied...); no secrets in it.
         raise SignInFailed(f"sign-in refused: {exc.error}") from None
     except JoseError as exc:
-        raise SignInFailed(f"the id token is not valid: {exc.error}") from None
+        # joserfc's descriptions name the failed check (a claim name, "expired"), never the token's contents.
+        raise SignInFailed(f"the id token is not valid: {exc.error}: {exc.description}") from None
     except (OSError, ValueError) as exc:
         log.warning("identity provider token exchange failed: %s", type(exc).__name__)
         raise SignInFailed("the identity provider cannot be reached; try again later") from None
