@@ -129,7 +129,7 @@ def write_state(
     """
     summary = body.summary or body.validate()
     check_write_lock(workspace, lock_id)
-    current = get_current_version(workspace)
+    current = _committed_current(workspace)
     if _is_retry(current, body, summary):
         assert current is not None
         return WriteResult(current, created=False)
@@ -157,6 +157,14 @@ def write_state(
         raise
     _apply_retention(workspace)
     return WriteResult(version, created=True)
+
+
+def _committed_current(workspace: Workspace) -> StateVersion | None:
+    """The current version as committed now: the session may hold an older copy of that very row (the pending
+    version an upload request loaded before a concurrent retry of the same upload published it)."""
+    if workspace.current_version_id is None:
+        return None
+    return db.session.get(StateVersion, workspace.current_version_id, populate_existing=True)
 
 
 def _is_retry(current: StateVersion | None, body: StateBody, summary: StateSummary) -> bool:
@@ -300,7 +308,7 @@ def _lost_race(
     fresh = db.session.get(Workspace, workspace.id, populate_existing=True)
     if fresh is None:
         raise NotFound("the workspace was deleted while this write was being stored")
-    current = get_current_version(fresh)
+    current = _committed_current(fresh)
     if _is_retry(current, body, summary):
         assert current is not None
         raise _AlreadyWritten(current)

@@ -200,9 +200,10 @@ def put_state_content(version_id: str) -> Response:
     workspace = get_workspace_by_id(version.workspace_id) if version else None
     if version is None or workspace is None:
         raise NotFound(f"state version {version_id!r} not found")
-    # a retried upload of a version already finalized needs no lock; anything else must still be under it
-    finalized = version.status == "finalized"
-    lock_id = "" if finalized else require_lock_of(workspace, version.created_by or "", "uploading this state version")
+    # a retried upload of a version already settled (finalized or discarded) writes nothing and needs no lock;
+    # the bytes of a pending one must still arrive under its creator's lock
+    pending = version.status == "pending"
+    lock_id = require_lock_of(workspace, version.created_by or "", "uploading this state version") if pending else ""
     with receive_state(config().max_state_size) as body:
         finalize_upload(version, body, lock_id, force=extra.get("force") == "1")
     return Response(status=200)

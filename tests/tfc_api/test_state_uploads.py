@@ -226,8 +226,11 @@ def test_json_copies_are_encrypted_and_follow_the_state_permissions(
 
     consumer = Api(client, make_token(app, subject="carol", scope="outputs-only"))
     seen = consumer.get(f"state-versions/{version['id']}").json["data"]["attributes"]
-    assert seen["hosted-json-state-download-url"] is None and seen["hosted-state-download-url"] is None
+    assert seen["hosted-json-state-download-url"] is None  # the JSON state lists every resource
     assert_error(consumer.get(f"state-versions/{version['id']}/json-download"), 403)
+    if seen["hosted-state-download-url"] is not None:  # the outputs-only document cannot become the JSON copy
+        turned = path_of(seen["hosted-state-download-url"]).replace("/outputs-download?", "/json-download?")
+        assert_error(client.get(turned), 403)
     mallory = Api(client, make_token(app, "other", "mallory"))
     assert_error(mallory.get(f"state-versions/{version['id']}/json-download"), 404)
 
