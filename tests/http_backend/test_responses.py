@@ -374,12 +374,19 @@ def test_unlock_with_other_id_is_409_with_holders_lockinfo(client, auth):
     assert do_lock(client, "lock-b", auth).status_code == 423
 
 
-@pytest.mark.parametrize("body", [b"", b"{}", b'{"Who": "terraform force-unlock"}'], ids=["empty", "{}", "no-id"])
-def test_unlock_without_id_forces(client, auth, body):
+def test_unlock_with_an_empty_body_forces(client, auth):
+    # What `terraform force-unlock` sends: the ID typed on its command line never reaches the backend.
+    assert do_lock(client, "lock-a", auth).status_code == 200
+    assert do_unlock(client, b"", auth).status_code == 200
+    assert do_lock(client, "lock-b", auth).status_code == 200
+
+
+@pytest.mark.parametrize("body", [b"{}", b'{"Who": "terraform force-unlock"}'], ids=["{}", "no-id"])
+def test_unlock_with_a_body_without_id_is_400_and_forces_nothing(client, auth, body):
     assert do_lock(client, "lock-a", auth).status_code == 200
     response = do_unlock(client, body, auth)
-    assert response.status_code == 200
-    assert do_lock(client, "lock-b", auth).status_code == 200
+    assert response.status_code == 400
+    assert do_lock(client, "lock-b", auth).status_code == 423
 
 
 def test_force_unlock_when_not_locked_is_200(client, auth):
