@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import logging
 import secrets
 import threading
 from collections.abc import Callable, Iterator
@@ -351,3 +352,37 @@ def test_racing_redemptions_of_one_code_buy_one_token(login_app: Flask) -> None:
     for thread in threads:
         thread.join(timeout=60)
     assert sorted(results) == [0] * 15 + [1]
+
+
+def test_no_secret_reaches_the_log_even_at_debug_level(
+    login_app: Flask, openid_provider: OpenIdProvider, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Codes (ours and the provider's), the PKCE verifiers, the client secret and the token stay out of the log."""
+    caplog.set_level(logging.DEBUG)
+    client = login_app.test_client()
+    verifier, challenge = pkce()
+    at_callback, _status, _body = browse(
+        BASE + authorization_url(challenge), fetcher(client), "alice", lambda u: u.startswith(CALLBACK + "?")
+    )
+    provider_code = parse_qs(urlsplit(at_callback).query)["code"][0]
+    with client.session_transaction() as pending:
+        # Authlib's own PKCE verifier towards the provider (Authlib logs it at debug level unless told not to).
+        idp_verifier = next(v["data"]["code_verifier"] for k, v in pending.items() if k.startswith("_state_idp_"))
+    finished = client.get(at_callback.removeprefix(BASE))
+    code = code_from(finished.headers["Location"])
+    status, body = redeem(client, code, verifier)
+    assert status == 200
+    with client.session_transaction() as session:
+        assert not session  # the sign-in's state, nonce and verifier are gone once it is over
+    logged = caplog.text
+    assert "code issued for alice" in logged  # the log does run at this level
+    secrets_used = (
+        provider_code,
+        idp_verifier,
+        code,
+        verifier,
+        str(body["access_token"]),
+        openid_provider.client_secret,
+    )
+    for secret in secrets_used:
+        assert secret not in logged
