@@ -3,11 +3,13 @@ runners, configurations (outputs only, or real ``null_resource``s) and raw locks
 
 from __future__ import annotations
 
+import contextlib
 import importlib.metadata
 import json
 import os
 import re
 import shutil
+import signal
 import stat
 import subprocess
 from dataclasses import dataclass
@@ -149,19 +151,22 @@ class Terraform:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
+            # Terraform re-executes itself under a panic-catching parent: only a process group kill stops both.
+            start_new_session=True,
         )
 
-    def run(self, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    def run(
+        self, *args: str, env: dict[str, str] | None = None, timeout: float = 120
+    ) -> subprocess.CompletedProcess[str]:
         """Run ``terraform <args> -no-color`` and return the result, whatever the exit status."""
         # Terraform strips -no-color wherever it appears; at the end it also works for "state pull".
-        return subprocess.run(
-            [str(self.binary.path), *args, "-no-color"],
-            cwd=self.workdir,
-            env={**self.env, **(env or {})},
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        process = self.popen(*args, env=env)
+        try:
+            stdout, stderr = process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            stop(process)
+            raise
+        return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
 
     def ok(self, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
         """Run and assert exit status 0."""
@@ -204,6 +209,14 @@ class BackendServer:
     def get_state(self, workspace: str) -> requests.Response:
         """GET the stored state as Terraform would, with alice's token."""
         return requests.get(self.state_url(workspace), auth=self.auth, timeout=10)
+
+
+def stop(process: subprocess.Popen[str]) -> None:
+    """Kill a Terraform started by ``Terraform.popen`` and its re-executed child, if still running."""
+    if process.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+    process.communicate()
 
 
 def describe(result: subprocess.CompletedProcess[str]) -> str:

@@ -19,6 +19,7 @@ from tests.e2e.terraform_cli import (
     configuration,
     http_backend,
     output_of,
+    stop,
     take_lock,
 )
 
@@ -160,9 +161,7 @@ def test_lock_timeout_waits_for_the_holder(terraform: Runner, backend_server: Ba
         assert released.status_code == 200, released.text
         stdout, stderr = waiting.communicate(timeout=120)
     finally:
-        if waiting.poll() is None:
-            waiting.kill()
-            waiting.communicate()
+        stop(waiting)
     assert waiting.returncode == 0, stdout + stderr
     assert stored(backend_server, workspace)["outputs"]["greeting"]["value"] == "after the wait"
 

@@ -4,6 +4,8 @@ the tokens page, which exists and says how to create a token; the pasted token i
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import threading
 import time
@@ -28,7 +30,14 @@ def answer_prompts(
     swallowed by the previous one: each is written only when its prompt shows.
     """
     process = subprocess.Popen(
-        command, cwd=cwd, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        command,
+        cwd=cwd,
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,  # Terraform re-executes itself: a kill must reach the whole group
     )
     stdin, stdout = process.stdin, process.stdout
     assert stdin is not None and stdout is not None
@@ -48,7 +57,7 @@ def answer_prompts(
         process.wait(timeout=max(deadline - time.monotonic(), 1))
     finally:
         if process.poll() is None:
-            process.kill()
+            os.killpg(process.pid, signal.SIGKILL)
         reader.join(timeout=10)
         stdin.close()
         stdout.close()
