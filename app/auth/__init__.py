@@ -103,6 +103,7 @@ def principal_for_token(token: ApiToken) -> Principal:
         scope=token.scope,
         workspace_name=token.workspace_name,
         email=user.email if user else None,
+        token_id=token.id,
     )
 
 

@@ -21,6 +21,8 @@ class Principal:
     workspace_name: str | None = None
     superuser: bool = False
     email: str | None = None
+    # the API token that authenticated the request (tokens mint tokens no stronger or longer-lived than themselves)
+    token_id: str | None = None
 
 
 LOCAL_ADMIN = Principal(subject="local-admin", kind="disabled", superuser=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import string
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from app.errors import InvalidInput, NotFound
@@ -40,8 +40,12 @@ def create_token(
     expires_in: timedelta | None = None,
     workspace_name: str | None = None,
     description: str = "",
+    expires_at: datetime | None = None,
 ) -> tuple[ApiToken, str]:
-    """Create a token and return it with its secret (the only time the secret exists outside the client)."""
+    """Create a token and return it with its secret (the only time the secret exists outside the client).
+
+    ``expires_at`` (naive UTC) is an exact end, for tokens that must not outlive another; else ``expires_in``.
+    """
     if scope not in SCOPES:
         raise InvalidInput(f"unknown token scope {scope!r}; expected one of {', '.join(SCOPES)}")
     if workspace_name is not None:
@@ -55,7 +59,7 @@ def create_token(
         scope=scope,
         workspace_name=workspace_name,
         description=description,
-        expires_at=utcnow() + expires_in if expires_in else None,
+        expires_at=expires_at or (utcnow() + expires_in if expires_in else None),
     )
     db.session.add(token)
     record_event(
@@ -89,6 +93,22 @@ def list_tokens(org: Organization) -> list[ApiToken]:
     """The organization's tokens, newest first (secrets are never stored, so never listed)."""
     return list(
         db.session.scalars(db.select(ApiToken).where(ApiToken.org_id == org.id).order_by(ApiToken.created_at.desc()))
+    )
+
+
+def get_token(token_id: str) -> ApiToken | None:
+    """The token with this id (live or not), or None."""
+    return db.session.get(ApiToken, token_id)
+
+
+def list_user_tokens(user_id: str, org_id: str) -> list[ApiToken]:
+    """The user's tokens in one organization that are not revoked, newest first."""
+    return list(
+        db.session.scalars(
+            db.select(ApiToken)
+            .where(ApiToken.user_id == user_id, ApiToken.org_id == org_id, ApiToken.revoked_at.is_(None))
+            .order_by(ApiToken.created_at.desc())
+        )
     )
 
 

@@ -12,6 +12,7 @@ bp = Blueprint("tfc_api", __name__)
 
 from app.tfc_api import (  # noqa: E402  (routes register on import)
     account,
+    authentication_tokens,
     discovery,
     errors,
     locks,
@@ -26,6 +27,7 @@ from app.tfc_api.context import MOUNTS  # noqa: E402
 
 __all__ = [
     "account",
+    "authentication_tokens",
     "bp",
     "errors",
     "locks",
