@@ -38,7 +38,8 @@ def user_resource(principal: Principal) -> Resource:
                 "can-create-organizations": principal.superuser,
                 "can-change-email": False,
                 "can-change-username": False,
-                "can-manage-user-tokens": False,
+                # a user's API token manages that user's tokens (authentication_tokens.py)
+                "can-manage-user-tokens": principal.kind == "token" and principal.user_id is not None,
             },
         },
     )

@@ -77,8 +77,11 @@ def test_other_users_tokens_are_not_found(app: Flask) -> None:
 def test_organization_tokens_and_other_organizations_get_nothing(app: Flask) -> None:
     alice = api_for(app, make_token(app))
     alice_id = me(alice)
+    permissions = alice.get("account/details").json["data"]["attributes"]["permissions"]
+    assert permissions["can-manage-user-tokens"] is True
     made = create(alice, alice_id)
     service = api_for(app, make_token(app, subject=None))
+    assert service.get("account/details").json["data"]["attributes"]["permissions"]["can-manage-user-tokens"] is False
     assert service.get(f"users/{me(service)}/authentication-tokens").status_code == 404
     assert service.delete(f"authentication-tokens/{made['id']}").status_code == 404
     # alice's token in another organization does not see her acme tokens.
