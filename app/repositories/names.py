@@ -12,7 +12,8 @@ import re
 from app.errors import InvalidInput
 
 NAME_RULE = "1-90 characters of A-Z a-z 0-9 . _ -, starting with a letter or digit"
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,89}$")
+# \Z, not $: "$" also matches before a trailing newline, which would let "prod\n" pass as a name.
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,89}\Z")
 
 # Every id this server hands out is "<prefix>-" and 16 letters or digits (``models.new_id``); the TFE id kinds that
 # API paths take are listed too. UUIDs are the ids of the older Statesman's units.

@@ -195,6 +195,8 @@ BAD_NAMES = {
     "tilde": "a~b",
     "plus": "a+b",
     "star": "a*b",
+    "trailing-newline": "prod%0A",
+    "trailing-crlf": "prod%0D%0A",
 }
 
 
