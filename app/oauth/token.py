@@ -73,7 +73,10 @@ def _exchange() -> Response:
     ):
         raise OAuthProblem("invalid_grant", "code_verifier does not match the code challenge")
     lifetime = config().terraform_token_ttl_seconds
-    _token, secret = token_for_grant(code, grant, timedelta(seconds=lifetime))
+    try:
+        _token, secret = token_for_grant(code, grant, timedelta(seconds=lifetime))
+    except CodeRefused as exc:
+        raise OAuthProblem("invalid_grant", str(exc)) from None
     response = jsonify(access_token=secret, token_type="bearer", expires_in=lifetime)
     response.headers["Cache-Control"] = "no-store"
     response.headers["Pragma"] = "no-cache"

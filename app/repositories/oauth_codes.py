@@ -95,19 +95,41 @@ def redeem_code(code: str) -> Grant:
 
 
 def token_for_grant(code: str, grant: Grant, lifetime: timedelta) -> tuple[ApiToken, str]:
-    """Create the user's API token for a redeemed code and remember it on the code (for reuse revocation)."""
+    """Create the user's API token for a redeemed code and attach it to the code (for reuse revocation).
+
+    ``CodeRefused`` when the code was presented again before the token was attached: the token is revoked at once.
+    """
     token, secret = create_token(
         grant.org, grant.user, grant.user.subject, expires_in=lifetime, description="terraform login"
     )
-    row = db.session.get(AuthorizationCode, _hash(code))
-    if row is not None:
-        row.token_id = token.id
-        db.session.commit()
+    if _attach(_hash(code), token.id) != 1:
+        revoke_token(token.id, "oauth-code-reuse")
+        raise CodeRefused("authorization code already used")
     return token, secret
+
+
+# Marks a code presented again before its token was attached; the redemption then revokes what it just made.
+_REUSED = "reused"
+
+
+def _attach(code_hash: str, token_id: str) -> int:
+    """Set the code's ``token_id`` if nothing is set yet; returns the number of rows changed (0 or 1)."""
+    result: CursorResult[Any] = db.session.execute(  # type: ignore[assignment]
+        db.update(AuthorizationCode)
+        .where(AuthorizationCode.code_hash == code_hash, AuthorizationCode.token_id.is_(None))
+        .values(token_id=token_id)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.commit()
+    return result.rowcount
 
 
 def _revoke_bought_token(row: AuthorizationCode) -> None:
     record_event("oauth.code_reuse", "refused", f"client:{row.client_id}", org_id=row.org_id, commit=False)
     db.session.commit()
-    if row.token_id is not None:
+    # Either the token is attached (revoke it) or its redemption is still running (mark the code, so it revokes).
+    if _attach(row.code_hash, _REUSED) == 1:
+        return
+    db.session.refresh(row)
+    if row.token_id not in (None, _REUSED):
         revoke_token(row.token_id, "oauth-code-reuse")

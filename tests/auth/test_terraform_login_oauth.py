@@ -386,3 +386,17 @@ def test_no_secret_reaches_the_log_even_at_debug_level(
     )
     for secret in secrets_used:
         assert secret not in logged
+
+
+def test_a_reuse_while_the_first_redemption_is_running_still_revokes(issued: tuple[FlaskClient, str, str]) -> None:
+    """The second presentation comes between the first one's redemption and its token: that token dies at once."""
+    client, code, _verifier = issued
+    app = client.application
+    with app.app_context():
+        grant = oauth_codes.redeem_code(code)  # the first request won the code ...
+        with pytest.raises(oauth_codes.CodeRefused):
+            oauth_codes.redeem_code(code)  # ... a second one arrives before its token exists ...
+        with pytest.raises(oauth_codes.CodeRefused):
+            oauth_codes.token_for_grant(code, grant, timedelta(hours=1))  # ... so the first gets none that works
+        token = db.session.scalar(db.select(ApiToken).where(ApiToken.description == "terraform login"))
+        assert token is not None and token.revoked_at is not None
