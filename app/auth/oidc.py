@@ -33,6 +33,7 @@ PROVIDER = "idp"
 SESSION_COOKIE = "statesman_signin"
 SIGN_IN_LIFETIME = timedelta(minutes=10)
 ID_TOKEN_LEEWAY_SECONDS = 30
+HTTP_TIMEOUT_SECONDS = 10.0
 
 
 class SignInFailed(Exception):
@@ -79,7 +80,9 @@ def init_app(app: Flask, config: Config) -> None:
             "code_challenge_method": "S256",
             # A public client (no secret) authenticates by PKCE alone.
             "token_endpoint_auth_method": "client_secret_basic" if config.auth_client_secret else "none",
-            "timeout": 10,
+            # Authlib's requests session has no timeout unless given one: an unresponsive provider must not hold
+            # a worker for ever.
+            "default_timeout": HTTP_TIMEOUT_SECONDS,
         },
         **metadata,
     )

@@ -8,6 +8,7 @@ token is accepted, so each refusal below is the check under test and not a broke
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -217,3 +218,34 @@ def test_an_id_token_signed_with_an_unpublished_key_is_refused(rp_app: Flask, is
         issuer.published = issuer.key
     assert status == 400 and not location and "access_denied" in body and "bad_signature" in body, body
     assert codes(rp_app) == 0
+
+
+def test_an_unresponsive_provider_is_temporarily_unavailable_not_a_hung_worker(
+    make_app: Callable[..., Flask], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from app.auth import oidc
+
+    monkeypatch.setattr(oidc, "HTTP_TIMEOUT_SECONDS", 1.0)
+    with socket.socket() as silent:  # accepts connections (the kernel's backlog) and never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        app = make_app(
+            public_base_url="http://localhost",
+            auth_issuer=f"http://127.0.0.1:{silent.getsockname()[1]}",
+            auth_client_id=CLIENT_ID,
+        )
+        query = urlencode(
+            {
+                "client_id": "terraform-cli",
+                "redirect_uri": TERRAFORM_REDIRECT,
+                "response_type": "code",
+                "state": "s",
+                "code_challenge": "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+                "code_challenge_method": "S256",
+            }
+        )
+        started = time.monotonic()
+        response = app.test_client().get(f"/oauth/authorization?{query}")
+        assert time.monotonic() - started < 8
+    query_back = parse_qs(urlsplit(response.headers["Location"]).query)
+    assert query_back["error"] == ["temporarily_unavailable"] and query_back["state"] == ["s"]
