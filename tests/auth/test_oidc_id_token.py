@@ -61,7 +61,7 @@ class SigningIssuer:
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", "0"))
                 form = parse_qs(self.rfile.read(length).decode())
-                issuer.token_requests.append(form)
+                issuer.token_requests.append({**form, "path": [self.path]})
                 nonce = issuer.nonces.get(form.get("code", [""])[0], "")
                 id_token = jwt.encode(issuer.claims(nonce), issuer.key, algorithm="RS256", headers={"kid": "k1"})
                 self._json({"access_token": "provider-access", "token_type": "Bearer", "id_token": id_token})
@@ -249,3 +249,37 @@ def test_an_unresponsive_provider_is_temporarily_unavailable_not_a_hung_worker(
         assert time.monotonic() - started < 8
     query_back = parse_qs(urlsplit(response.headers["Location"]).query)
     assert query_back["error"] == ["temporarily_unavailable"] and query_back["state"] == ["s"]
+
+
+def test_authorization_and_token_urls_can_be_set_by_hand(make_app: Callable[..., Flask], issuer: SigningIssuer) -> None:
+    """``OPENTACO_AUTH_AUTH_URL`` and ``OPENTACO_AUTH_TOKEN_URL`` win over the discovery document."""
+    issuer.claims, issuer.published = issuer.honest, issuer.key
+    app = make_app(
+        public_base_url="http://localhost",
+        auth_issuer=issuer.url,
+        auth_client_id=CLIENT_ID,
+        auth_client_secret="rp-secret",
+        auth_authorize_url=f"{issuer.url}/by-hand/authorize",
+        auth_token_url=f"{issuer.url}/by-hand/token",
+        auth_group_orgs=(("platform", "acme", None),),
+    )
+    with app.app_context():
+        orgs.create_org("acme")
+    client = app.test_client()
+    query = urlencode(
+        {
+            "client_id": "terraform-cli",
+            "redirect_uri": TERRAFORM_REDIRECT,
+            "response_type": "code",
+            "state": "s",
+            "code_challenge": "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+            "code_challenge_method": "S256",
+        }
+    )
+    start = client.get(f"/oauth/authorization?{query}")
+    assert start.headers["Location"].startswith(f"{issuer.url}/by-hand/authorize?")
+    sent = parse_qs(urlsplit(start.headers["Location"]).query)
+    issuer.nonces["hand-code"] = sent["nonce"][0]
+    answer = client.get(f"/oauth/callback?{urlencode({'code': 'hand-code', 'state': sent['state'][0]})}")
+    assert answer.status_code == 302 and answer.headers["Location"].startswith(TERRAFORM_REDIRECT + "?code=")
+    assert issuer.token_requests[-1]["path"] == ["/by-hand/token"]
