@@ -9,12 +9,15 @@ groups map to (``OPENTACO_AUTH_GROUP_ORGS``).
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from authlib.integrations.base_client.errors import OAuthError
 from authlib.integrations.flask_client import OAuth
+from authlib.oidc.core import IDToken
 from flask import Flask, current_app
 from joserfc.errors import JoseError
 from werkzeug.wrappers import Response
@@ -109,22 +112,55 @@ def start_sign_in(callback_url: str) -> Response:
 def finish_sign_in() -> Identity:
     """Verify the identity provider's callback (state, code exchange, id token) and return the identity."""
     client = _client()
-    try:
-        metadata = client.load_server_metadata()
-        expected_issuer = _configured_issuer()
-        if metadata.get("issuer", "").rstrip("/") != expected_issuer:
-            # OpenID Connect Discovery 1.0, section 4.3: the document's issuer must be the one we asked.
-            raise SignInFailed("the identity provider's discovery document names another issuer")
-        # Authlib checks ``aud`` only through ``azp`` unless told to: a token for another client naming us as its
-        # authorized party would pass. OpenID Connect Core 3.1.3.7 says ``aud`` must contain our client id.
-        token = client.authorize_access_token(
-            claims_options={
-                "iss": {"essential": True, "values": [metadata["issuer"]]},
-                "aud": {"essential": True, "values": [client.client_id]},
-                "sub": {"essential": True},
-            },
+    with _checked_answer():
+        # Authlib verifies the id token inside the code exchange, with the nonce kept in the session.
+        token = client.authorize_access_token(claims_options=_claims_options(client), leeway=ID_TOKEN_LEEWAY_SECONDS)
+    claims = token.get("userinfo")
+    if not claims:
+        raise SignInFailed("the identity provider returned no id token")
+    return identity_from_claims(dict(claims))
+
+
+def verify_id_token(id_token: str) -> Identity:
+    """The identity in an id token a client already holds, checked as a sign-in checks it (no nonce to match).
+
+    Same checks as ``finish_sign_in``: signature against the provider's JWKS, ``iss``, ``aud`` (our client id),
+    ``exp``, ``iat``, ``sub``; ``IDToken`` because there is no authorization request whose nonce could be compared.
+    """
+    client = _client()
+    with _checked_answer():
+        claims = client.parse_id_token(
+            {"id_token": id_token},
+            nonce=None,
+            claims_options=_claims_options(client),
+            claims_cls=IDToken,
             leeway=ID_TOKEN_LEEWAY_SECONDS,
         )
+    if not claims:
+        raise SignInFailed("no id token given")
+    return identity_from_claims(dict(claims))
+
+
+def _claims_options(client: Any) -> dict[str, Any]:
+    """The id-token claims we insist on, after checking that discovery names the configured issuer."""
+    metadata = client.load_server_metadata()
+    if metadata.get("issuer", "").rstrip("/") != _configured_issuer():
+        # OpenID Connect Discovery 1.0, section 4.3: the document's issuer must be the one we asked.
+        raise SignInFailed("the identity provider's discovery document names another issuer")
+    # Authlib checks ``aud`` only through ``azp`` unless told to: a token for another client naming us as its
+    # authorized party would pass. OpenID Connect Core 3.1.3.7 says ``aud`` must contain our client id.
+    return {
+        "iss": {"essential": True, "values": [metadata["issuer"]]},
+        "aud": {"essential": True, "values": [client.client_id]},
+        "sub": {"essential": True},
+    }
+
+
+@contextmanager
+def _checked_answer() -> Iterator[None]:
+    """Turn what Authlib and joserfc raise about the provider's answer into ``SignInFailed`` (safe to show)."""
+    try:
+        yield
     except SignInFailed:
         raise
     except OAuthError as exc:
@@ -136,10 +172,6 @@ def finish_sign_in() -> Identity:
     except (OSError, ValueError) as exc:
         log.warning("identity provider token exchange failed: %s", type(exc).__name__)
         raise SignInFailed("the identity provider cannot be reached; try again later") from None
-    claims = token.get("userinfo")
-    if not claims:
-        raise SignInFailed("the identity provider returned no id token")
-    return identity_from_claims(dict(claims))
 
 
 def _configured_issuer() -> str:
