@@ -89,11 +89,13 @@ def init_sign_in(app: Flask, config: Config) -> None:
 
 def register_blueprints(app: Flask) -> None:
     """The APIs: health, the Terraform http backend, the management API (/internal/api and /v1), the TFC API,
-    and ``terraform login`` (/oauth)."""
+    ``terraform login`` (/oauth) and the id-token exchange (/v1/auth)."""
     from app import health, http_backend, internal, oauth, tfc_api
+    from app.oauth import exchange
 
     app.register_blueprint(health.bp)
     app.register_blueprint(oauth.bp)
+    app.register_blueprint(exchange.bp)
     app.register_blueprint(http_backend.bp)
     app.register_blueprint(internal.bp)
     tfc_api.register(app)

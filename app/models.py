@@ -281,3 +281,23 @@ class AuthorizationCode(db.Model):  # type: ignore[name-defined]
     expires_at: Mapped[datetime] = mapped_column(Timestamp, index=True)
     used_at: Mapped[datetime | None] = mapped_column(Timestamp)
     token_id: Mapped[str | None] = mapped_column(sa.String(40))
+
+
+class RefreshToken(db.Model):  # type: ignore[name-defined]
+    """A refresh token of ``/v1/auth``: single use, one of a family that began with one id-token exchange.
+
+    Only the SHA-256 is kept. ``used_at`` is set once, by a conditional UPDATE; a token presented after that is a
+    replay, and revokes the family (every refresh token with its ``family_id`` and their ``access_token_id``s).
+    """
+
+    __tablename__ = "refresh_tokens"
+
+    token_hash: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    family_id: Mapped[str] = mapped_column(sa.String(40), index=True)
+    user_id: Mapped[str] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"))
+    org_id: Mapped[str] = mapped_column(sa.ForeignKey("organizations.id", ondelete="CASCADE"))
+    access_token_id: Mapped[str] = mapped_column(sa.String(40))
+    created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(Timestamp, index=True)
+    used_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    revoked_at: Mapped[datetime | None] = mapped_column(Timestamp)

@@ -8,6 +8,8 @@ sign-in through an identity provider is configured.
 - ``authorization.py``: ``/oauth/authorization`` (Terraform's request, checked, then the identity provider) and
   ``/oauth/callback`` (the identity provider's answer, then a one-time code for Terraform's loopback server).
 - ``token.py``: ``/oauth/token`` (the code, redeemed once with the PKCE verifier, for an API token).
+- ``exchange.py``: ``/v1/auth/exchange`` and ``/v1/auth/token`` (an id token for an access and a refresh token,
+  refresh rotation), its own blueprint because it lives under ``/v1`` but speaks OAuth's errors.
 """
 
 from __future__ import annotations

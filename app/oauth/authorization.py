@@ -118,7 +118,7 @@ def callback() -> Response:
         return error_page(OAuthProblem("access_denied", str(exc), status=400))
     session.clear()
     user, mapped = sign_in_user(identity)
-    org, why = _token_org(user, mapped)
+    org, why = token_org(user, mapped)
     if org is None:
         return _back_to_client(pending["redirect_uri"], pending["state"], error="access_denied", error_description=why)
     code = issue_code(TERRAFORM_CLIENT_ID, pending["redirect_uri"], pending["code_challenge"], user, org)
@@ -126,8 +126,8 @@ def callback() -> Response:
     return _back_to_client(pending["redirect_uri"], pending["state"], code=code)
 
 
-def _token_org(user: User, mapped: list[Organization]) -> tuple[Organization | None, str]:
-    """The one organization a ``terraform login`` token belongs to.
+def token_org(user: User, mapped: list[Organization]) -> tuple[Organization | None, str]:
+    """The one organization a sign-in token (``terraform login``, ``/v1/auth/exchange``) belongs to.
 
     With ``OPENTACO_AUTH_GROUP_ORGS`` it is the organization the user's current groups map to, so leaving the
     group at the identity provider stops new tokens at once; without a mapping, the user's one membership. A user
