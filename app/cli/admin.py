@@ -5,6 +5,7 @@ from __future__ import annotations
 import getpass
 import sys
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 import click
@@ -140,14 +141,25 @@ def create_token(
 @click.option("--org", "org_name", required=True)
 @_domain_errors
 def list_tokens(org_name: str) -> None:
-    """List an organization's tokens (never their secrets)."""
+    """List an organization's tokens (never their secrets), one per line, tab-separated.
+
+    last_used lags real use by up to tokens.LAST_USED_GRANULARITY plus tokens.VERIFIED_TTL_SECONDS: it is written at
+    most that often, so that authenticating a request does not cost a database write.
+    """
     for token in tokens.list_tokens(_org(org_name)):
         state = "revoked" if token.revoked_at else "active"
         owner = token.user.subject if token.user else "(organization)"
+        # The description is free text: keep it on its line and in its column.
+        description = " ".join(token.description.split())
         click.echo(
-            f"{token.id}\t{owner}\t{token.scope}\t{state}\texpires={token.expires_at or 'never'}"
-            f"\tlast_used={token.last_used_at or 'never'}"
+            f"{token.id}\t{owner}\t{token.scope}\t{state}\tworkspace={token.workspace_name or '*'}"
+            f"\tcreated={_when(token.created_at)}\tlast_used={_when(token.last_used_at, 'never')}"
+            f"\texpires={_when(token.expires_at, 'never')}\tdescription={description}"
         )
+
+
+def _when(at: datetime | None, missing: str = "-") -> str:
+    return f"{at.isoformat(timespec='seconds')}Z" if at else missing
 
 
 @tokens_cli.command("revoke")

@@ -356,3 +356,50 @@ def test_last_use_costs_at_most_one_write_per_granularity(
         sa.event.remove(engine, "before_cursor_execute", count)
     (token,) = api_tokens(xapp)
     assert token.last_used_at is not None and token.last_used_at > aged + timedelta(seconds=1)
+
+
+def test_another_worker_stops_honouring_a_revoked_family_within_the_bound(
+    xapp: Flask, client: FlaskClient, signed_in: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker that did not see the revocation forgets the access token after VERIFIED_TTL_SECONDS at most."""
+    from types import SimpleNamespace
+
+    from app import ttl_cache
+    from app.repositories.tokens import VERIFIED_TTL_SECONDS
+
+    headers = bearer(signed_in["access_token"])
+    assert client.get(ACCOUNT, headers=headers).status_code == 200  # remembered as verified
+    refresh(client, signed_in["refresh_token"])
+    with monkeypatch.context() as other_worker:
+        other_worker.setattr(verified_tokens, "clear", lambda: None)  # the revoking worker's clear does not reach it
+        assert refresh(client, signed_in["refresh_token"])[1]["error"] == "invalid_grant"  # the replay
+        assert client.get(ACCOUNT, headers=headers).status_code == 200  # still remembered here ...
+        later = time.monotonic() + VERIFIED_TTL_SECONDS + 0.5
+        other_worker.setattr(ttl_cache, "time", SimpleNamespace(monotonic=lambda: later))
+        assert client.get(ACCOUNT, headers=headers).status_code == 401  # ... for VERIFIED_TTL_SECONDS at most
+
+
+def test_flask_tokens_list_shows_limit_description_scope_and_times(
+    xapp: Flask, client: FlaskClient, signed_in: dict[str, Any]
+) -> None:
+    runner = xapp.test_cli_runner()
+    assert client.get(ACCOUNT, headers=bearer(signed_in["access_token"])).status_code == 200
+    created = runner.invoke(
+        args=["tokens", "create", "--org", "acme", "--read-only", "--workspace", "prod", "--description", "ci\tjob 7"]
+    )
+    assert created.exit_code == 0, created.output
+    result = runner.invoke(args=["tokens", "list", "--org", "acme"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 2
+    limited = next(line.split("\t") for line in lines if "workspace=prod" in line)
+    exchanged = next(line.split("\t") for line in lines if "workspace=*" in line)
+    assert limited[1:5] == ["(organization)", "read-only", "active", "workspace=prod"]
+    assert limited[-1] == "description=ci job 7" and "last_used=never" in limited and "expires=never" in limited
+    assert exchanged[1:5] == ["dana", "full", "active", "workspace=*"]
+    assert exchanged[-1] == "description=token exchange"
+    fields = dict(field.split("=", 1) for field in exchanged[4:])
+    for name in ("created", "last_used", "expires"):
+        assert fields[name].endswith("Z") and fields[name][:4].isdigit(), fields
+    for secret in (signed_in["access_token"], signed_in["refresh_token"]):
+        assert secret not in result.output
