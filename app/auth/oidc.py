@@ -43,6 +43,10 @@ class SignInFailed(Exception):
     """The identity provider's answer cannot be trusted or is incomplete; the message is safe to show."""
 
 
+class ProviderUnreachable(SignInFailed):
+    """The identity provider did not answer (a retry may work, unlike with a refused token)."""
+
+
 @dataclass(frozen=True)
 class Identity:
     """The verified claims of one sign-in."""
@@ -105,7 +109,7 @@ def start_sign_in(callback_url: str) -> Response:
         response: Response = _client().authorize_redirect(callback_url)
     except (OSError, ValueError, OAuthError) as exc:
         log.warning("identity provider discovery failed: %s", type(exc).__name__)
-        raise SignInFailed("the identity provider cannot be reached; try again later") from None
+        raise ProviderUnreachable("the identity provider cannot be reached; try again later") from None
     return response
 
 
@@ -171,7 +175,7 @@ def _checked_answer() -> Iterator[None]:
         raise SignInFailed(f"the id token is not valid: {exc.error}: {exc.description}") from None
     except (OSError, ValueError) as exc:
         log.warning("identity provider token exchange failed: %s", type(exc).__name__)
-        raise SignInFailed("the identity provider cannot be reached; try again later") from None
+        raise ProviderUnreachable("the identity provider cannot be reached; try again later") from None
 
 
 def _configured_issuer() -> str:

@@ -15,7 +15,7 @@ from datetime import timedelta
 
 from flask import Blueprint, Response, abort, jsonify, request
 
-from app.auth.oidc import SignInFailed, sign_in_user, verify_id_token
+from app.auth.oidc import ProviderUnreachable, SignInFailed, sign_in_user, verify_id_token
 from app.oauth import OAuthProblem, error_json
 from app.oauth.authorization import token_org
 from app.repositories.refresh_tokens import IssuedTokens, RefreshRefused, refresh, start_family
@@ -67,6 +67,8 @@ def exchange() -> Response:
             raise OAuthProblem("invalid_request", f"id_token is longer than {MAX_ID_TOKEN_LENGTH} characters")
         try:
             identity = verify_id_token(id_token)
+        except ProviderUnreachable as exc:
+            raise OAuthProblem("temporarily_unavailable", str(exc), status=503) from None
         except SignInFailed as exc:
             raise OAuthProblem("invalid_grant", str(exc)) from None
         user, mapped = sign_in_user(identity)

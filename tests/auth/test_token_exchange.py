@@ -403,3 +403,17 @@ def test_flask_tokens_list_shows_limit_description_scope_and_times(
         assert fields[name].endswith("Z") and fields[name][:4].isdigit(), fields
     for secret in (signed_in["access_token"], signed_in["refresh_token"]):
         assert secret not in result.output
+
+
+def test_an_unreachable_provider_is_temporarily_unavailable(
+    make_app: Callable[..., Flask], idp_config: dict[str, Any], issuer: SigningIssuer
+) -> None:
+    import socket
+
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]  # nobody listens once the socket is closed
+    app = make_app(**{**idp_config, "auth_issuer": f"http://127.0.0.1:{port}"})
+    status, body = exchange(app.test_client(), id_token(issuer))
+    assert status == 503 and body["error"] == "temporarily_unavailable", body
+    assert api_tokens(app) == []
