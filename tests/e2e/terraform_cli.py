@@ -326,3 +326,13 @@ def resource_ids(state: dict[str, object]) -> dict[str, str]:
         for instance in resource["instances"]:
             ids[f"{prefix}{resource['type']}.{resource['name']}"] = instance["attributes"]["id"]
     return ids
+
+
+def triggers(state: dict[str, object]) -> dict[str, str]:
+    """``{address: trigger}`` of every null_resource in a state document."""
+    return {
+        f"null_resource.{resource['name']}": instance["attributes"]["triggers"]["value"]
+        for resource in state.get("resources", [])  # type: ignore[attr-defined]
+        if resource["type"] == "null_resource"
+        for instance in resource["instances"]
+    }
