@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import psycopg2.extensions
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, DBAPIError
 
 from config import Config, ConfigError
 
 SQLITE_BUSY_TIMEOUT_MS = 10000
+DEADLOCK_ATTEMPTS = 3
+_POSTGRES_DEADLOCK = "40P01"
+_MYSQL_DEADLOCK_ERRNOS = (1213, 1205)  # deadlock victim; lock wait timeout (the statement may simply run again)
+T = TypeVar("T")
 POSTGRES_CONNECT_TIMEOUT_SECONDS = 5
 
 
@@ -84,3 +89,28 @@ def _url_from_dsn(dsn: str) -> sa.URL | None:
         database=params.pop("dbname", None),
         query=params,  # host, port, sslmode, ...: passed to libpq as they are
     )
+
+
+def is_deadlock(exc: DBAPIError) -> bool:
+    """True when the database aborted the transaction to break a deadlock (running it again is safe)."""
+    original = exc.orig
+    if getattr(original, "pgcode", None) == _POSTGRES_DEADLOCK:
+        return True
+    args: tuple[Any, ...] = getattr(original, "args", ())
+    return bool(args) and args[0] in _MYSQL_DEADLOCK_ERRNOS
+
+
+def retry_deadlocks(session: Any, work: Callable[[], T], attempts: int = DEADLOCK_ATTEMPTS) -> T:
+    """Run ``work`` (one transaction that ends in a commit), again after a rollback when it lost a deadlock.
+
+    InnoDB picks a victim when concurrent transactions lock the same rows in different orders; the victim's work
+    did not happen, so repeating it is the expected answer rather than an error for the client.
+    """
+    for attempt in range(1, attempts + 1):
+        try:
+            return work()
+        except DBAPIError as exc:
+            session.rollback()
+            if attempt == attempts or not is_deadlock(exc):
+                raise
+    raise AssertionError("unreachable")

@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy.engine import CursorResult
 
+from app.database import retry_deadlocks
 from app.extensions import db
 from app.models import ApiToken, Organization, RefreshToken, User, new_id, utcnow
 from app.repositories.audit import record_event
@@ -57,20 +58,7 @@ def refresh(secret: str, access_lifetime: timedelta) -> IssuedTokens:
     A replayed token revokes its family before it is refused, so whoever holds the newer tokens loses them too.
     """
     token_hash = _hash(secret)
-    now = utcnow()
-    result: CursorResult[Any] = db.session.execute(  # type: ignore[assignment]
-        db.update(RefreshToken)
-        .where(
-            RefreshToken.token_hash == token_hash,
-            RefreshToken.used_at.is_(None),
-            RefreshToken.revoked_at.is_(None),
-            RefreshToken.expires_at > now,
-        )
-        .values(used_at=now)
-        .execution_options(synchronize_session=False)
-    )
-    won = result.rowcount
-    db.session.commit()
+    won = retry_deadlocks(db.session, lambda: _spend(token_hash))
     row = db.session.get(RefreshToken, token_hash)
     if row is None:
         raise RefreshRefused("unknown refresh token")
@@ -94,27 +82,64 @@ def refresh(secret: str, access_lifetime: timedelta) -> IssuedTokens:
     return issued
 
 
+def _spend(token_hash: str) -> int:
+    now = utcnow()
+    result: CursorResult[Any] = db.session.execute(  # type: ignore[assignment]
+        db.update(RefreshToken)
+        .where(
+            RefreshToken.token_hash == token_hash,
+            RefreshToken.used_at.is_(None),
+            RefreshToken.revoked_at.is_(None),
+            RefreshToken.expires_at > now,
+        )
+        .values(used_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.commit()
+    return result.rowcount
+
+
 def _issue(family_id: str, org: Organization, user: User, access_lifetime: timedelta) -> IssuedTokens:
     access, access_secret = create_token(
         org, user, user.subject, expires_in=access_lifetime, description=EXCHANGE_DESCRIPTION
     )
     secret = REFRESH_PREFIX + secrets.token_urlsafe(32)
+    retry_deadlocks(db.session, lambda: _store(secret, family_id, user, org, access.id))
+    # Expired refresh tokens are useless; clearing them keeps the table small without a scheduler. Its range
+    # lock is what collides with concurrent inserts on InnoDB, so it runs in a transaction of its own.
+    retry_deadlocks(db.session, _delete_expired)
+    return IssuedTokens(access, access_secret, secret)
+
+
+def _store(secret: str, family_id: str, user: User, org: Organization, access_token_id: str) -> None:
     now = utcnow()
-    # Expired refresh tokens are useless; clearing them here keeps the table small without a scheduler.
-    db.session.execute(db.delete(RefreshToken).where(RefreshToken.expires_at < now - REFRESH_LIFETIME))
     db.session.add(
         RefreshToken(
             token_hash=_hash(secret),
             family_id=family_id,
             user_id=user.id,
             org_id=org.id,
-            access_token_id=access.id,
+            access_token_id=access_token_id,
             created_at=now,
             expires_at=now + REFRESH_LIFETIME,
         )
     )
     db.session.commit()
-    return IssuedTokens(access, access_secret, secret)
+
+
+def _delete_expired() -> None:
+    db.session.execute(db.delete(RefreshToken).where(RefreshToken.expires_at < utcnow() - REFRESH_LIFETIME))
+    db.session.commit()
+
+
+def _revoke_rows(family_id: str) -> None:
+    db.session.execute(
+        db.update(RefreshToken)
+        .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    db.session.commit()
 
 
 def _family_revoked(family_id: str) -> bool:
@@ -129,14 +154,7 @@ def _family_revoked(family_id: str) -> bool:
 def revoke_family(family_id: str, actor: str, org_id: str | None = None) -> int:
     """Revoke every refresh token of the family and the access tokens issued with them; returns how many access
     tokens were still live. This worker forgets its verified tokens at once; others within VERIFIED_TTL_SECONDS."""
-    now = utcnow()
-    db.session.execute(
-        db.update(RefreshToken)
-        .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))
-        .values(revoked_at=now)
-        .execution_options(synchronize_session=False)
-    )
-    db.session.commit()
+    retry_deadlocks(db.session, lambda: _revoke_rows(family_id))
     access_ids = list(
         db.session.scalars(db.select(RefreshToken.access_token_id).where(RefreshToken.family_id == family_id))
     )
