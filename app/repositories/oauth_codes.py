@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
@@ -13,7 +12,7 @@ from sqlalchemy.engine import CursorResult
 from app.extensions import db
 from app.models import ApiToken, AuthorizationCode, Organization, User, utcnow
 from app.repositories.audit import record_event
-from app.repositories.tokens import create_token, revoke_token
+from app.repositories.tokens import create_token, hash_token, revoke_token
 
 # Terraform redeems the code the moment its loopback server receives it; a minute covers slow machines.
 CODE_LIFETIME = timedelta(seconds=60)
@@ -34,10 +33,6 @@ class CodeRefused(Exception):
     """The code is unknown, expired or already used (the OAuth error ``invalid_grant``)."""
 
 
-def _hash(code: str) -> str:
-    return hashlib.sha256(code.encode()).hexdigest()
-
-
 def issue_code(client_id: str, redirect_uri: str, code_challenge: str, user: User, org: Organization) -> str:
     """Store a new code for ``user`` in ``org`` and return it (the only copy of the plain code)."""
     code = secrets.token_urlsafe(32)
@@ -46,7 +41,7 @@ def issue_code(client_id: str, redirect_uri: str, code_challenge: str, user: Use
     db.session.execute(db.delete(AuthorizationCode).where(AuthorizationCode.expires_at < now - CODE_LIFETIME))
     db.session.add(
         AuthorizationCode(
-            code_hash=_hash(code),
+            code_hash=hash_token(code),
             client_id=client_id,
             redirect_uri=redirect_uri,
             code_challenge=code_challenge,
@@ -66,7 +61,7 @@ def redeem_code(code: str) -> Grant:
     The conditional UPDATE is the single-use guarantee: of two racing requests exactly one changes the row. A
     code presented a second time revokes the token the first redemption bought (RFC 6749, section 4.1.2).
     """
-    code_hash = _hash(code)
+    code_hash = hash_token(code)
     now = utcnow()
     result: CursorResult[Any] = db.session.execute(  # type: ignore[assignment]
         db.update(AuthorizationCode)
@@ -102,7 +97,7 @@ def token_for_grant(code: str, grant: Grant, lifetime: timedelta) -> tuple[ApiTo
     token, secret = create_token(
         grant.org, grant.user, grant.user.subject, expires_in=lifetime, description="terraform login"
     )
-    if _attach(_hash(code), token.id) != 1:
+    if _attach(hash_token(code), token.id) != 1:
         revoke_token(token.id, "oauth-code-reuse")
         raise CodeRefused("authorization code already used")
     return token, secret

@@ -8,7 +8,6 @@ refresh tokens and the access tokens issued from them.
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
@@ -21,7 +20,7 @@ from app.extensions import db
 from app.models import ApiToken, Organization, RefreshToken, User, new_id, utcnow
 from app.repositories.audit import record_event
 from app.repositories.orgs import is_member
-from app.repositories.tokens import create_token, revoke_token, verified_tokens
+from app.repositories.tokens import create_token, hash_token, revoke_token, verified_tokens
 
 REFRESH_PREFIX = "stmr_"
 # A refresh token unused for this long is dead; every refresh starts the period again for the new one.
@@ -42,10 +41,6 @@ class RefreshRefused(Exception):
     """The refresh token is unknown, expired, revoked or used before (the OAuth error ``invalid_grant``)."""
 
 
-def _hash(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
-
-
 def start_family(org: Organization, user: User, access_lifetime: timedelta) -> IssuedTokens:
     """The first access and refresh token of a new family, for ``user`` in ``org``."""
     record_event("token.exchange", "ok", user.subject, org_id=org.id, commit=False)
@@ -57,7 +52,7 @@ def refresh(secret: str, access_lifetime: timedelta) -> IssuedTokens:
 
     A replayed token revokes its family before it is refused, so whoever holds the newer tokens loses them too.
     """
-    token_hash = _hash(secret)
+    token_hash = hash_token(secret)
     won = retry_deadlocks(db.session, lambda: _spend(token_hash))
     row = db.session.get(RefreshToken, token_hash)
     if row is None:
@@ -115,7 +110,7 @@ def _store(secret: str, family_id: str, user: User, org: Organization, access_to
     now = utcnow()
     db.session.add(
         RefreshToken(
-            token_hash=_hash(secret),
+            token_hash=hash_token(secret),
             family_id=family_id,
             user_id=user.id,
             org_id=org.id,
