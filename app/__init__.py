@@ -12,9 +12,8 @@ from flask.wrappers import Response
 
 from app.auth.oidc_jwt import JwtVerifier
 from app.drivers import Drivers
-from app.error_pages import register_error_handlers
-from app.extensions import db, migrate
-from app.runtime import Runtime, install
+from app.extensions import Services, db, install_services, migrate
+from app.web.error_pages import register_error_handlers
 from config import Config, load_config
 from config.dev_secrets import ensure_development_secrets
 
@@ -47,7 +46,7 @@ def configure_logging(config: Config) -> None:
 
 def configure_flask(app: Flask, config: Config) -> None:
     """Flask and SQLAlchemy settings derived from ``Config``."""
-    from app.database import engine_options
+    from app.drivers.sql import engine_options
 
     app.config.update(
         SQLALCHEMY_DATABASE_URI=config.database_url,
@@ -68,7 +67,7 @@ def _prepare_sqlite_file(path: Path) -> None:
 
 def init_extensions(app: Flask) -> None:
     """SQLAlchemy and Flask-Migrate."""
-    from app.schema import MIGRATIONS_DIR
+    from app.repositories.migration_status import MIGRATIONS_DIR
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS_DIR))
@@ -77,7 +76,7 @@ def init_extensions(app: Flask) -> None:
 def init_drivers(app: Flask, config: Config) -> None:
     """Build the storage, lock and encryption drivers once; an unknown or unusable one stops start-up."""
     verifier = JwtVerifier(config.jwt_issuer_url, config.jwt_audience) if config.jwt_issuer_url else None
-    install(app, Runtime(config=config, drivers=Drivers.from_config(config), jwt=verifier))
+    install_services(app, Services(config=config, drivers=Drivers.from_config(config), jwt=verifier))
 
 
 def init_sign_in(app: Flask, config: Config) -> None:
@@ -90,8 +89,9 @@ def init_sign_in(app: Flask, config: Config) -> None:
 def register_blueprints(app: Flask) -> None:
     """The APIs: health, the Terraform http backend, the management API (/internal/api and /v1), the TFC API,
     ``terraform login`` (/oauth) and the id-token exchange (/v1/auth)."""
-    from app import health, http_backend, internal, oauth, tfc_api
+    from app import http_backend, internal, oauth, tfc_api
     from app.oauth import exchange
+    from app.web import health
 
     app.register_blueprint(health.bp)
     app.register_blueprint(oauth.bp)
@@ -103,7 +103,7 @@ def register_blueprints(app: Flask) -> None:
 
 def register_request_hooks(app: Flask) -> None:
     """Refuse text no database can hold (NUL) before any view runs; request ids for logs and audit events."""
-    from app.request_text import refuse_nul_characters
+    from app.web.request_text import refuse_nul_characters
 
     app.before_request(refuse_nul_characters)
 

@@ -6,18 +6,17 @@ Times are naive UTC (SQLite and MySQL have no time zones); MySQL gets microsecon
 
 from __future__ import annotations
 
-import secrets
-import string
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from app.core.clock import utcnow
+from app.core.ids import new_id
 from app.extensions import db
 
-_ALPHABET = string.ascii_letters + string.digits
 Timestamp = sa.DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
 
 
@@ -27,16 +26,6 @@ def Name(length: int) -> sa.types.TypeEngine[str]:
 
 
 BigInt = sa.BigInteger().with_variant(sa.Integer(), "sqlite")  # SQLite only autoincrements INTEGER
-
-
-def new_id(prefix: str) -> str:
-    """A TFE-style identifier such as ``ws-3kTq9v0bX2mYc8Lp``."""
-    return f"{prefix}-" + "".join(secrets.choice(_ALPHABET) for _ in range(16))
-
-
-def utcnow() -> datetime:
-    """The current time as naive UTC, the form every timestamp column stores."""
-    return datetime.now(UTC).replace(tzinfo=None)
 
 
 class Organization(db.Model):  # type: ignore[name-defined]

@@ -30,7 +30,8 @@ _POPULATE = """
 import sys
 from app import create_app
 from app.extensions import db
-from app.models import Workspace, new_id
+from app.models import Workspace
+from app.core.ids import new_id
 from app.repositories.orgs import get_org
 app = create_app()
 with app.app_context():

@@ -16,8 +16,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from app import create_app
-from app.extensions import db
-from app.runtime import drivers
+from app.extensions import db, drivers
 from config import Config
 from tests.services import MYSQL_URL, POSTGRES_URL, require_service
 

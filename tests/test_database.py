@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError
 
-from app.database import is_deadlock
+from app.drivers.sql import is_deadlock
 from tests.services import MYSQL_URL, POSTGRES_URL, require_service
 
 

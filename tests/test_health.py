@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 
 from app import create_app
-from app.extensions import db
-from app.runtime import drivers
+from app.extensions import db, drivers
 from tests.conftest import base_config
 
 

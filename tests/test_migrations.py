@@ -14,10 +14,9 @@ from flask import Flask
 import app.models  # noqa: F401  (every model registers its table on db.metadata)
 from app import create_app
 from app.cli.preflight import require_current_schema
-from app.extensions import db
+from app.extensions import db, drivers
 from app.models import Organization, StateVersion, Workspace
-from app.runtime import drivers
-from app.schema import head_revision, schema_status
+from app.repositories.migration_status import head_revision, schema_status
 from tests.conftest import METADATA_BACKENDS, _scratch_database, base_config, close_app, migrate_database
 from tests.services import MYSQL_URL, POSTGRES_URL
 

@@ -1,4 +1,4 @@
-"""``app.statefile``: bounded, hashed, streamed intake of state documents and their summary."""
+"""``app.core.statefile``: bounded, hashed, streamed intake of state documents and their summary."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import json
 
 import pytest
 
-from app.errors import InvalidInput, PayloadTooLarge
-from app.statefile import SPOOL_IN_MEMORY, StateBody, StateSummary, summarize
+from app.core.errors import InvalidInput, PayloadTooLarge
+from app.core.statefile import SPOOL_IN_MEMORY, StateBody, StateSummary, summarize
 
 
 def summary_of(document: object) -> StateSummary:

@@ -8,11 +8,12 @@ import binascii
 from app.auth.basic import burn_password_check, check_password, find_static_user
 from app.auth.oidc_jwt import looks_like_jwt
 from app.auth.principal import LOCAL_ADMIN, Principal
-from app.errors import Unauthenticated
-from app.models import ApiToken, utcnow
+from app.core.clock import utcnow
+from app.core.errors import Unauthenticated
+from app.extensions import config, jwt_verifier
+from app.models import ApiToken
 from app.repositories.orgs import get_org_by_name
 from app.repositories.tokens import hash_token, verified_tokens, verify_token
-from app.runtime import config, jwt_verifier
 
 # One answer for a wrong password, an unknown static user and a bad token, so a caller learns nothing about which
 # names exist.

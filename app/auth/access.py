@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from app.auth.permissions import Action, authorize, can_see_org
 from app.auth.principal import Principal
-from app.errors import NotFound
+from app.core.errors import NotFound
 from app.models import Organization, Workspace
 from app.repositories.audit import record_event
 from app.repositories.names import check_name

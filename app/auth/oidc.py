@@ -22,7 +22,7 @@ from flask import Flask, current_app
 from joserfc.errors import JoseError
 from werkzeug.wrappers import Response
 
-from app.errors import NotFound
+from app.core.errors import NotFound
 from app.models import Organization, User
 from app.repositories.orgs import get_org_by_name, join_org
 from app.repositories.users import ensure_user, set_email
@@ -179,14 +179,14 @@ def _checked_answer() -> Iterator[None]:
 
 
 def _configured_issuer() -> str:
-    from app.runtime import config
+    from app.extensions import config
 
     return str(config().auth_issuer)
 
 
 def identity_from_claims(claims: dict[str, Any]) -> Identity:
     """Subject, email (only when the provider says it is verified, or says nothing) and groups."""
-    from app.runtime import config
+    from app.extensions import config
 
     subject = claims.get("sub")
     if not isinstance(subject, str) or not subject or len(subject) > 255:
@@ -204,7 +204,7 @@ def identity_from_claims(claims: dict[str, Any]) -> Identity:
 def sign_in_user(identity: Identity) -> tuple[User, list[Organization]]:
     """The user for ``identity`` (created on first sign-in), email from the provider, and the organizations its
     groups map to, joined now with the mapped role (new members without one get the ``default`` role)."""
-    from app.runtime import config
+    from app.extensions import config
 
     user = ensure_user(identity.subject, identity.email)
     orgs: dict[str, Organization] = {}

@@ -14,7 +14,7 @@ from typing import Any
 import jwt
 import requests
 
-from app.errors import BackendUnavailable, Unauthenticated
+from app.core.errors import BackendUnavailable, Unauthenticated
 
 ALGORITHMS = ["RS256", "RS384", "RS512", "ES256", "ES384", "ES512", "PS256", "PS384", "PS512", "EdDSA"]
 HTTP_TIMEOUT_SECONDS = 5.0

@@ -2,7 +2,7 @@
 
 Order of the check in ``authorize``: the organization must be visible (else ``NotFound``, never a hint that it
 exists); superusers (authentication disabled, static users) may do everything; a token's scope and workspace
-restriction narrow what it may do; then the roles of the user behind the request decide (``app.policy``).
+restriction narrow what it may do; then the roles of the user behind the request decide (``app.core.policy``).
 Principals without a user (organization tokens, JWT grants) are bounded by their scope and grant alone and never
 get organization-wide actions such as ``rbac.manage``. If the permission store cannot be read, the answer is a
 503 (``BackendUnavailable("permissions")``), never an allow.
@@ -14,9 +14,9 @@ import logging
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from app import policy
 from app.auth.principal import Principal
-from app.errors import BackendUnavailable, Forbidden, NotFound
+from app.core import policy
+from app.core.errors import BackendUnavailable, Forbidden, NotFound
 from app.extensions import db
 from app.models import Organization
 from app.repositories import rbac as rbac_repo

@@ -14,8 +14,8 @@ import time
 from collections.abc import Mapping
 from urllib.parse import urlencode
 
-from app.errors import BackendUnavailable, Forbidden
-from app.runtime import config
+from app.core.errors import BackendUnavailable, Forbidden
+from app.extensions import config
 
 SIGNATURE_PARAM = "signature"
 EXPIRES_PARAM = "expires"

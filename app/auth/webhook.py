@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from flask import g, request
 
 from app.auth.principal import Principal
-from app.errors import Forbidden, InvalidInput, NotFound, Unauthenticated
+from app.core.errors import Forbidden, InvalidInput, NotFound, Unauthenticated
+from app.extensions import config
 from app.models import Organization
 from app.repositories.orgs import get_org
 from app.repositories.users import ensure_user
-from app.runtime import config
 
 MAX_IDENTITY_HEADER = 255
 _ORG_REF = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,254}$")

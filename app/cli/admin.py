@@ -12,7 +12,7 @@ import click
 from flask import Flask
 from flask.cli import AppGroup
 
-from app.errors import StatesmanError
+from app.core.errors import StatesmanError
 from app.models import Organization, Workspace
 from app.repositories import orgs, rbac, state_versions, tokens, users, workspaces
 from app.repositories.audit import record_event

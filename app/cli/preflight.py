@@ -8,7 +8,7 @@ from flask import Flask
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.extensions import db
-from app.schema import schema_status
+from app.repositories.migration_status import schema_status
 
 
 def require_current_schema(app: Flask) -> None:

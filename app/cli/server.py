@@ -77,9 +77,8 @@ def preflight(example_org: str | None = None) -> None:
     """
     from app import create_app
     from app.cli.preflight import require_current_schema
-    from app.extensions import db
+    from app.extensions import db, drivers
     from app.repositories.orgs import create_org, get_org_by_name
-    from app.runtime import drivers
 
     app = create_app(load_config())
     require_current_schema(app)
@@ -98,7 +97,7 @@ def use_ephemeral_metadata(environ: dict[str, str]) -> Path:
     from flask_migrate import upgrade
 
     from app import create_app
-    from app.schema import MIGRATIONS_DIR
+    from app.repositories.migration_status import MIGRATIONS_DIR
 
     directory = Path(tempfile.mkdtemp(prefix="statesman-memory-"))
     environ["DATABASE_URL"] = f"sqlite:///{directory / 'metadata.db'}"

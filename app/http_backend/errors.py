@@ -6,7 +6,7 @@ import json
 
 from flask import Response, jsonify, request
 
-from app.errors import LockConflict, StatesmanError, Unauthenticated
+from app.core.errors import LockConflict, StatesmanError, Unauthenticated
 from app.http_backend import bp
 
 # LOCK answers a conflict with 423 and the holder's LockInfo as the whole body: Terraform reads "ID" from it.

@@ -16,7 +16,7 @@ from app.repositories.locks import (
     unlock_workspace,
 )
 from app.repositories.locks import lock_workspace as acquire_lock
-from app.request_body import read_small_body
+from app.web.request_body import read_small_body
 
 
 @bp.route("/state/<org>/<workspace>", methods=["LOCK"], endpoint="lock")

@@ -7,7 +7,8 @@ from flask import Response, request
 from app.auth import current_principal
 from app.auth.access import default_org_ref, open_org, open_workspace
 from app.auth.permissions import Action, authorize, is_allowed
-from app.errors import NotFound
+from app.core.errors import NotFound
+from app.extensions import config
 from app.http_backend import bp
 from app.models import Organization, Workspace
 from app.repositories.locks import check_write_lock
@@ -17,9 +18,8 @@ from app.repositories.state_versions import (
     get_current_version,
     write_state,
 )
-from app.request_body import receive_state
-from app.runtime import config
-from app.state_responses import outputs_state_response, state_response
+from app.web.request_body import receive_state
+from app.web.state_responses import outputs_state_response, state_response
 
 
 def unit_org() -> str:

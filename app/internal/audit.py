@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Response, jsonify
 
 from app.auth.permissions import Action, authorize, is_allowed
-from app.errors import Forbidden
+from app.core.errors import Forbidden
 from app.internal import schemas
 from app.internal.door import caller, query, requested_page, require_org, route
 from app.internal.serializers import event_json

@@ -17,12 +17,12 @@ from app.auth import current_principal
 from app.auth.permissions import can_see_org
 from app.auth.principal import Principal
 from app.auth.webhook import current_webhook_caller, unknown_org
-from app.errors import InvalidInput, NotFound
+from app.core.errors import InvalidInput, NotFound
 from app.internal import bp
 from app.models import Organization
-from app.paging import Page, parse_page
 from app.repositories.orgs import get_org
-from app.request_body import parse_json, read_small_body
+from app.web.paging import Page, parse_page
+from app.web.request_body import parse_json, read_small_body
 
 INTERNAL = "internal"
 V1 = "v1"

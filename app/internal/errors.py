@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from flask import Response, jsonify
 
-from app.errors import LockConflict, StatesmanError, Unauthenticated
+from app.core.errors import LockConflict, StatesmanError, Unauthenticated
 from app.internal import bp
 from app.internal.serializers import lock_json
 

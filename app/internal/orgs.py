@@ -6,7 +6,7 @@ from flask import Response, jsonify
 
 from app.auth.permissions import can_see_org
 from app.auth.webhook import unknown_org
-from app.errors import Conflict, Forbidden, NotFound
+from app.core.errors import Conflict, Forbidden, NotFound
 from app.internal import schemas
 from app.internal.door import INTERNAL, Caller, caller, json_body, route
 from app.internal.serializers import org_json

@@ -10,8 +10,8 @@ from typing import Any
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
 
-from app import policy
-from app.errors import InvalidInput
+from app.core import policy
+from app.core.errors import InvalidInput
 
 EXECUTION_MODES = ("local", "remote", "agent")
 _TOKEN = r"^[A-Za-z0-9][A-Za-z0-9._:@|+-]{0,254}$"

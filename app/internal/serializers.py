@@ -6,7 +6,7 @@ import json
 from datetime import datetime
 from typing import Any
 
-from app.drivers.locks.base import HeldLock
+from app.core.locks import HeldLock
 from app.models import AuditEvent, Organization, Permission, Role, StateVersion, User, Workspace
 
 

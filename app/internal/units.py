@@ -7,7 +7,8 @@ from typing import Any
 from flask import Response, jsonify, request
 
 from app.auth.permissions import Action, allowed_names, authorize, is_allowed
-from app.errors import LockConflict, NotFound
+from app.core.errors import LockConflict, NotFound
+from app.extensions import config
 from app.internal import schemas
 from app.internal.door import caller, json_body, query, requested_page, require_org, route
 from app.internal.serializers import iso, unit_json, version_json
@@ -22,9 +23,8 @@ from app.repositories.state_versions import (
     get_versions_by_ids,
     write_state,
 )
-from app.request_body import receive_state
-from app.runtime import config
-from app.state_responses import outputs_state_response, state_response
+from app.web.request_body import receive_state
+from app.web.state_responses import outputs_state_response, state_response
 
 _SETTINGS = {
     "tfe_auto_apply": "auto_apply",

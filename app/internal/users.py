@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Response, jsonify
 
 from app.auth.permissions import Action, authorize
-from app.errors import Conflict, NotFound
+from app.core.errors import Conflict, NotFound
 from app.internal import schemas
 from app.internal.door import INTERNAL, Caller, caller, json_body, require_org, route
 from app.internal.serializers import org_json, user_json

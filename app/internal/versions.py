@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Response, jsonify
 
 from app.auth.permissions import Action
-from app.errors import Conflict, NotFound
+from app.core.errors import Conflict, NotFound
 from app.internal import schemas
 from app.internal.door import caller, json_body, route
 from app.internal.serializers import iso, version_json

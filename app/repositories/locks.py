@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.drivers.locks.base import HeldLock
-from app.errors import Conflict, InvalidInput, LockConflict
+from app.core.errors import Conflict, InvalidInput, LockConflict
+from app.core.locks import HeldLock
+from app.extensions import config, drivers
 from app.models import Workspace
 from app.repositories.audit import record_event
-from app.request_body import parse_json
-from app.runtime import config, drivers
+from app.web.request_body import parse_json
 
 LOCKINFO_FIELDS = ("ID", "Operation", "Info", "Who", "Version", "Created", "Path")
 MAX_LOCKINFO_BYTES = 64 * 1024

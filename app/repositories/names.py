@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from app.errors import InvalidInput
+from app.core.errors import InvalidInput
 
 NAME_RULE = "1-90 characters of A-Z a-z 0-9 . _ -, starting with a letter or digit"
 # \Z, not $: "$" also matches before a trailing newline, which would let "prod\n" pass as a name.

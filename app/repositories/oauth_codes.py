@@ -9,8 +9,9 @@ from typing import Any
 
 from sqlalchemy.engine import CursorResult
 
+from app.core.clock import utcnow
 from app.extensions import db
-from app.models import ApiToken, AuthorizationCode, Organization, User, utcnow
+from app.models import ApiToken, AuthorizationCode, Organization, User
 from app.repositories.audit import record_event
 from app.repositories.tokens import create_token, hash_token, revoke_token
 

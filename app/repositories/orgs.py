@@ -7,9 +7,10 @@ import re
 from flask import g, has_app_context
 from sqlalchemy.exc import IntegrityError
 
-from app.errors import Conflict, InvalidInput, NotFound
+from app.core.errors import Conflict, InvalidInput, NotFound
+from app.core.ids import new_id
 from app.extensions import db
-from app.models import Membership, Organization, Role, RoleAssignment, User, new_id
+from app.models import Membership, Organization, Role, RoleAssignment, User
 from app.repositories import rbac
 from app.repositories.audit import record_event
 from app.repositories.names import check_name, is_valid_name, looks_like_id

@@ -14,10 +14,11 @@ from typing import Any
 from flask import g, has_app_context
 from sqlalchemy.exc import IntegrityError
 
-from app import policy
-from app.errors import Conflict, NotFound
+from app.core import policy
+from app.core.errors import Conflict, NotFound
+from app.core.ids import new_id
 from app.extensions import db
-from app.models import Membership, Organization, Permission, Role, RoleAssignment, RolePermission, User, new_id
+from app.models import Membership, Organization, Permission, Role, RoleAssignment, RolePermission, User
 from app.repositories.audit import record_event
 from app.repositories.names import check_name
 

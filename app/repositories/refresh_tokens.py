@@ -15,9 +15,11 @@ from typing import Any
 
 from sqlalchemy.engine import CursorResult
 
-from app.database import retry_deadlocks
+from app.core.clock import utcnow
+from app.core.ids import new_id
+from app.drivers.sql import retry_deadlocks
 from app.extensions import db
-from app.models import ApiToken, Organization, RefreshToken, User, new_id, utcnow
+from app.models import ApiToken, Organization, RefreshToken, User
 from app.repositories.audit import record_event
 from app.repositories.orgs import is_member
 from app.repositories.tokens import create_token, hash_token, revoke_token, verified_tokens

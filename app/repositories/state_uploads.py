@@ -27,9 +27,12 @@ import ijson
 import orjson
 from sqlalchemy.exc import IntegrityError
 
-from app.errors import Conflict, InvalidInput, NotFound, UploadPending
-from app.extensions import db
-from app.models import StateVersion, Workspace, new_id, utcnow
+from app.core.clock import utcnow
+from app.core.errors import Conflict, InvalidInput, NotFound, UploadPending
+from app.core.ids import new_id
+from app.core.statefile import SPOOL_IN_MEMORY, StateBody, StateSummary
+from app.extensions import db, drivers
+from app.models import StateVersion, Workspace
 from app.repositories.state_versions import (
     COPIES,
     JSON_OUTPUTS,
@@ -43,8 +46,6 @@ from app.repositories.state_versions import (
     store_copy,
     write_state,
 )
-from app.runtime import drivers
-from app.statefile import SPOOL_IN_MEMORY, StateBody, StateSummary
 
 PENDING = "pending"
 FINALIZED = "finalized"

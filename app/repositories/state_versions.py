@@ -18,14 +18,15 @@ from typing import Any
 import ijson
 from sqlalchemy.exc import IntegrityError
 
+from app.core.clock import utcnow
+from app.core.errors import Conflict, NotFound, StatesmanError
+from app.core.ids import new_id
+from app.core.statefile import StateBody, StateSummary
 from app.drivers.storage.base import ObjectNotFound
-from app.errors import Conflict, NotFound, StatesmanError
-from app.extensions import db
-from app.models import StateVersion, Workspace, new_id, utcnow
+from app.extensions import config, db, drivers
+from app.models import StateVersion, Workspace
 from app.repositories.audit import record_event
 from app.repositories.locks import check_write_lock
-from app.runtime import config, drivers
-from app.statefile import StateBody, StateSummary
 
 _PUBLISH_ATTEMPTS = 3
 # How long a signed upload URL stays valid: a pending version older than this can no longer receive its state.

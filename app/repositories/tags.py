@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from app.errors import InvalidInput
+from app.core.errors import InvalidInput
 from app.extensions import db
 from app.models import Workspace, WorkspaceTag
 

@@ -8,12 +8,14 @@ import string
 from datetime import datetime, timedelta
 from typing import Any
 
-from app.errors import InvalidInput, NotFound
+from app.core.clock import utcnow
+from app.core.errors import InvalidInput, NotFound
+from app.core.ids import new_id
+from app.core.ttl_cache import TtlCache
 from app.extensions import db
-from app.models import ApiToken, Organization, User, new_id, utcnow
+from app.models import ApiToken, Organization, User
 from app.repositories.audit import record_event
 from app.repositories.names import check_name
-from app.ttl_cache import TtlCache
 
 TOKEN_PREFIX = "stm_"
 SCOPES = ("full", "read-only", "outputs-only")

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
-from app.errors import Conflict, NotFound
+from app.core.errors import Conflict, NotFound
 from app.extensions import db
 from app.models import Organization, Workspace
 from app.repositories.audit import record_event

@@ -11,8 +11,9 @@ from datetime import UTC, datetime, timedelta
 from flask import Response
 
 from app.auth.principal import Principal
-from app.errors import InvalidInput, NotFound
-from app.models import ApiToken, utcnow
+from app.core.clock import utcnow
+from app.core.errors import InvalidInput, NotFound
+from app.models import ApiToken
 from app.repositories.orgs import get_org
 from app.repositories.tokens import create_token, get_token, list_user_tokens, revoke_token
 from app.repositories.users import get_user_by_subject

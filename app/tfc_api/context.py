@@ -15,8 +15,8 @@ from flask import request
 from app.auth import current_principal
 from app.auth.principal import Principal
 from app.auth.webhook import current_webhook_caller
+from app.extensions import config
 from app.models import Organization
-from app.runtime import config
 
 PUBLIC_MOUNT = "/api/v2"
 OPENTACO_MOUNT = "/tfe/api/v2"

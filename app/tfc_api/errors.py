@@ -9,7 +9,7 @@ from typing import Any
 from flask import Response
 from marshmallow import ValidationError
 
-from app.errors import LockConflict, StatesmanError
+from app.core.errors import LockConflict, StatesmanError
 from app.tfc_api import bp
 from app.tfc_api.jsonapi import respond
 

@@ -14,8 +14,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from app.auth.principal import Principal
-from app.drivers.locks.base import HeldLock
-from app.errors import Conflict, LockConflict
+from app.core.errors import Conflict, LockConflict
+from app.core.locks import HeldLock
 from app.models import Workspace
 from app.repositories.locks import get_lock
 from app.tfc_api.context import principal_user_id

@@ -7,7 +7,7 @@ from typing import Any
 from flask import Response
 
 from app.auth.permissions import Action
-from app.errors import InvalidInput, LockConflict
+from app.core.errors import InvalidInput, LockConflict
 from app.repositories.locks import force_unlock_workspace, get_lock, lock_workspace, unlock_workspace
 from app.repositories.state_uploads import check_no_pending_upload
 from app.tfc_api import bp

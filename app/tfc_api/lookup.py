@@ -10,7 +10,7 @@ from flask import g
 
 from app.auth.access import open_org
 from app.auth.permissions import Action, authorize
-from app.errors import Forbidden, NotFound
+from app.core.errors import Forbidden, NotFound
 from app.models import Organization, StateVersion, Workspace
 from app.repositories.state_versions import get_version_by_id
 from app.repositories.workspaces import get_workspace_by_id, get_workspace_by_ref

@@ -6,7 +6,7 @@ from flask import Response, request
 
 from app.auth.permissions import Action, can_see_org
 from app.auth.principal import Principal
-from app.errors import Forbidden, InvalidInput
+from app.core.errors import Forbidden, InvalidInput
 from app.models import Organization
 from app.repositories.audit import record_event
 from app.repositories.orgs import create_org, delete_org, get_org, list_member_orgs, list_orgs, rename_org

@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import Response
 
-from app.errors import NotFound
+from app.core.errors import NotFound
 from app.models import StateVersion
 from app.repositories.state_versions import get_current_version, read_outputs
 from app.tfc_api import bp

@@ -9,7 +9,7 @@ from __future__ import annotations
 from flask import Response, request
 
 from app.auth.permissions import Action
-from app.errors import InvalidInput, NotFound
+from app.core.errors import InvalidInput, NotFound
 from app.repositories.workspaces import count_workspaces
 from app.tfc_api import bp
 from app.tfc_api.jsonapi import attributes_of, collection, document, request_body, requested_page

@@ -7,7 +7,7 @@ from typing import Any
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates
 
-from app.errors import InvalidInput
+from app.core.errors import InvalidInput
 from app.repositories.tags import KEY_PATTERN, KEY_RULE, check_key, check_value
 
 _NO_REMOTE = 'remote execution is not available on this server: workspaces run locally (execution-mode "local")'

@@ -6,10 +6,10 @@ from typing import Any
 
 from app.auth.permissions import Action
 from app.auth.principal import Principal
-from app.drivers.locks.base import HeldLock
-from app.errors import NotFound
+from app.core.errors import NotFound
+from app.core.locks import HeldLock
+from app.extensions import config
 from app.models import Organization, StateVersion, Workspace
-from app.runtime import config
 from app.tfc_api.context import principal_user_id
 from app.tfc_api.jsonapi import Resource, ref, resource, rfc3339
 from app.tfc_api.lookup import VISIBLE, allowed

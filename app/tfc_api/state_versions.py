@@ -15,7 +15,9 @@ from flask import Response, request
 
 from app.auth.permissions import Action, authorize
 from app.auth.signed_urls import has_signature, signed_query, verify_signed_request
-from app.errors import Forbidden, InvalidInput, NotFound
+from app.core.errors import Forbidden, InvalidInput, NotFound
+from app.core.statefile import READ_CHUNK, StateBody
+from app.extensions import config
 from app.models import StateVersion, Workspace
 from app.repositories.state_uploads import (
     attach_json_state,
@@ -34,10 +36,6 @@ from app.repositories.state_versions import (
     rollback_to,
 )
 from app.repositories.workspaces import get_workspace_by_id
-from app.request_body import check_declared_size, receive_state
-from app.runtime import config
-from app.state_responses import json_state_response, outputs_state_response, state_response
-from app.statefile import READ_CHUNK, StateBody
 from app.tfc_api import bp
 from app.tfc_api.context import api_base_url, caller
 from app.tfc_api.jsonapi import (
@@ -54,6 +52,8 @@ from app.tfc_api.lookup import allowed, find_org, find_version, find_workspace, 
 from app.tfc_api.outputs import output_resources
 from app.tfc_api.schemas import StateVersionAttributes, load
 from app.tfc_api.serializers import state_version_resource
+from app.web.request_body import check_declared_size, receive_state
+from app.web.state_responses import json_state_response, outputs_state_response, state_response
 
 URL_TTL_SECONDS = UPLOAD_WINDOW_SECONDS
 # The JSON copy is larger than the state it describes (it spells out every attribute); refusing it would fail

@@ -11,7 +11,7 @@ import hashlib
 from flask import Response
 
 from app.auth.permissions import Action
-from app.errors import InvalidInput
+from app.core.errors import InvalidInput
 from app.models import Workspace
 from app.repositories.tags import tags_of, with_bindings, with_plain_tags, without
 from app.repositories.workspaces import update_workspace

@@ -7,8 +7,8 @@ from typing import Any
 from flask import Response, request
 
 from app.auth.permissions import Action, allowed_names, authorize, sees_every_workspace
-from app.drivers.locks.base import HeldLock
-from app.errors import Conflict, InvalidInput, LockConflict
+from app.core.errors import Conflict, InvalidInput, LockConflict
+from app.core.locks import HeldLock
 from app.models import StateVersion, Workspace
 from app.repositories.audit import record_event
 from app.repositories.locks import get_lock

@@ -11,7 +11,7 @@ from flask import Flask
 
 from app import create_app
 from app.auth.oidc_jwt import JwtVerifier
-from app.errors import Unauthenticated
+from app.core.errors import Unauthenticated
 from tests.factories import basic, bearer, make_org
 from tests.fake_oidc import FakeIssuer
 
@@ -31,8 +31,7 @@ def jwt_app(config, issuer: FakeIssuer) -> Iterator[Flask]:
     make_org(application, "acme")
     make_org(application, "other")
     yield application
-    from app.extensions import db
-    from app.runtime import drivers
+    from app.extensions import db, drivers
 
     with application.app_context():
         db.session.remove()

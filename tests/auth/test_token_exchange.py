@@ -20,8 +20,9 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from flask import Flask
 from flask.testing import FlaskClient
 
+from app.core.clock import utcnow
 from app.extensions import db
-from app.models import ApiToken, RefreshToken, utcnow
+from app.models import ApiToken, RefreshToken
 from app.repositories import orgs
 from app.repositories.tokens import LAST_USED_GRANULARITY, hash_token, verified_tokens
 from tests.auth.test_oidc_id_token import CLIENT_ID, SigningIssuer
@@ -364,7 +365,7 @@ def test_another_worker_stops_honouring_a_revoked_family_within_the_bound(
     """A worker that did not see the revocation forgets the access token after VERIFIED_TTL_SECONDS at most."""
     from types import SimpleNamespace
 
-    from app import ttl_cache
+    from app.core import ttl_cache
     from app.repositories.tokens import VERIFIED_TTL_SECONDS
 
     headers = bearer(signed_in["access_token"])

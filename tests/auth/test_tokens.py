@@ -11,8 +11,9 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask
 
+from app.core.clock import utcnow
 from app.extensions import db
-from app.models import ApiToken, utcnow
+from app.models import ApiToken
 from app.repositories import orgs, tokens, users, workspaces
 from tests.factories import basic, bearer, lock_info, make_token
 

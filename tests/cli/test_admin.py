@@ -10,8 +10,9 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskCliRunner
 
+from app.core.clock import utcnow
 from app.extensions import db
-from app.models import ApiToken, AuditEvent, utcnow
+from app.models import ApiToken, AuditEvent
 from app.repositories import orgs, tokens, workspaces
 from app.repositories.state_versions import list_versions
 from tests.factories import basic, lock_info, make_token

@@ -11,10 +11,9 @@ import os
 
 from app import create_app
 from app.drivers.kms.local import local_key_id
-from app.extensions import db
+from app.extensions import db, drivers
 from app.models import StateVersion
 from app.repositories.state_versions import JSON_OUTPUTS, open_copy
-from app.runtime import drivers
 from tests.factories import basic, make_token
 from tests.tfc_api.conftest import Api
 

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from app.database import create_engine
 from app.drivers.kms.local import LocalKeyManager
 from app.drivers.kms.plaintext import PlaintextKeyManager
 from app.drivers.locks.memory import MemoryLockDriver
 from app.drivers.locks.sql import SqlLockDriver, lock_table
+from app.drivers.sql import create_engine
 from app.drivers.storage.fs import FilesystemStorage
 from app.drivers.storage.memory import MemoryStorage
 from tests.drivers import kms_services, lock_services, storage_services

@@ -18,7 +18,7 @@ import pytest
 import sqlalchemy as sa
 from moto.server import ThreadedMotoServer
 
-from app.database import create_engine
+from app.drivers.sql import create_engine
 from app.drivers.storage.postgres import PostgresStorage
 from app.drivers.storage.s3 import S3Storage
 from config import Config

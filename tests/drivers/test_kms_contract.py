@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from app.core.errors import DecryptionFailed
 from app.drivers.kms.base import KeyManager
-from app.errors import DecryptionFailed
 
 MIB = 1024 * 1024
 CONTEXT = b"statesman:ws-1:sv-1"

@@ -6,8 +6,8 @@ import threading
 
 import pytest
 
+from app.core.errors import LockConflict
 from app.drivers.locks.base import LockDriver
-from app.errors import LockConflict
 
 INFO_A = '{"ID":"a","Operation":"OperationTypeApply","Who":"alice@host"}'
 INFO_B = '{"ID":"b","Operation":"OperationTypePlan","Who":"bob@host"}'

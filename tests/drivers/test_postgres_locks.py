@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from app.database import create_engine
+from app.core.errors import BackendUnavailable, LockConflict
 from app.drivers.locks import build_lock_driver
 from app.drivers.locks.sql import SqlLockDriver, lock_table
-from app.errors import BackendUnavailable, LockConflict
+from app.drivers.sql import create_engine
 from config import Config, ConfigError
 from tests.drivers.lock_services import postgres_config
 from tests.services import POSTGRES_URL

@@ -9,10 +9,10 @@ from dataclasses import replace
 import pytest
 import sqlalchemy as sa
 
-from app.database import create_engine, postgres_url
+from app.core.errors import BackendUnavailable
+from app.drivers.sql import create_engine, postgres_url
 from app.drivers.storage.base import CHUNK_SIZE
 from app.drivers.storage.postgres import PostgresStorage, storage_table
-from app.errors import BackendUnavailable
 from config import Config, ConfigError
 from tests.drivers.storage_services import closed_port, postgres_config
 from tests.services import POSTGRES_URL

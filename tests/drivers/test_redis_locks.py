@@ -22,9 +22,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from app.core.errors import BackendUnavailable, LockConflict
 from app.drivers.locks import build_lock_driver
 from app.drivers.locks.redis import RedisLockDriver
-from app.errors import BackendUnavailable, LockConflict
 from config import Config, ConfigError
 from tests.drivers.lock_services import redis_config
 from tests.services import REDIS_URL, require_service, services_required

@@ -12,9 +12,9 @@ import pytest
 from botocore.exceptions import BotoCoreError, ClientError
 from botocore.stub import Stubber
 
+from app.core.errors import BackendUnavailable
 from app.drivers.storage.base import CHUNK_SIZE, ObjectNotFound
 from app.drivers.storage.s3 import PART_SIZE, S3Storage
-from app.errors import BackendUnavailable
 from config import ConfigError
 from tests.drivers.storage_services import (
     S3_PREFIX,

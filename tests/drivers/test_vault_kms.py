@@ -16,11 +16,11 @@ from typing import Any
 import hvac  # type: ignore[import-untyped]
 import pytest
 
+from app.core.errors import BackendUnavailable, DecryptionFailed
 from app.drivers.kms import build_key_manager
 from app.drivers.kms.transit import TransitKeyManager
 from app.drivers.kms.vault import VaultKeyManager, parse_kv_path
 from app.drivers.kms.vault_client import VaultClient
-from app.errors import BackendUnavailable, DecryptionFailed
 from config import Config, ConfigError
 from tests.fake_vault import ROOT_TOKEN, FakeVault
 

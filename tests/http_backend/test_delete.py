@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 
+from app.extensions import drivers
 from app.repositories.orgs import get_org
 from app.repositories.workspaces import get_workspace
-from app.runtime import drivers
 from tests.factories import basic, make_token
 
 STATE = json.dumps({"version": 4, "serial": 1, "lineage": "del", "outputs": {}, "resources": []}).encode()

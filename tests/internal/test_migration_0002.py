@@ -12,8 +12,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
 from app import create_app
-from app.extensions import db
-from app.runtime import drivers
+from app.extensions import db, drivers
 from tests.conftest import base_config
 from tests.services import MYSQL_URL, POSTGRES_URL, require_service
 
@@ -108,7 +107,7 @@ def test_upgrade_backfills_roles_and_downgrades(empty_database: str, tmp_path: P
 
 
 def _now():
-    from app.models import utcnow
+    from app.core.clock import utcnow
 
     return utcnow()
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from app import policy
-from app.errors import InvalidInput
+from app.core import policy
+from app.core.errors import InvalidInput
 
 
 def grant(name: str, *rules: tuple[list[str], list[str], str]) -> policy.Grant:

@@ -43,8 +43,7 @@ def test_v1_works_without_the_internal_endpoints(tmp_path: Path, database_url: s
         assert client.post("/v1/units", json={"name": "prod"}, headers=bearer(token)).status_code == 201
         assert client.get("/internal/api/units", headers=bearer(token)).status_code == 404
     finally:
-        from app.extensions import db
-        from app.runtime import drivers
+        from app.extensions import db, drivers
 
         with app.app_context():
             db.engine.dispose()
@@ -78,8 +77,7 @@ def test_v1_without_any_org_is_400(tmp_path: Path) -> None:
         assert created.status_code == 201
         assert client.get("/v1/units?org=devorg").json["units"] == []
     finally:
-        from app.extensions import db
-        from app.runtime import drivers
+        from app.extensions import db, drivers
 
         with app.app_context():
             db.engine.dispose()

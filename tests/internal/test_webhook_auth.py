@@ -75,8 +75,7 @@ def test_internal_endpoints_are_absent_when_not_configured(tmp_path: Path, datab
         )
         assert response.status_code == 404
     finally:
-        from app.extensions import db
-        from app.runtime import drivers
+        from app.extensions import db, drivers
 
         with app.app_context():
             db.engine.dispose()

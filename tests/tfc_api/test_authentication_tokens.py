@@ -6,8 +6,9 @@ from datetime import timedelta
 
 from flask import Flask
 
+from app.core.clock import utcnow
 from app.extensions import db
-from app.models import ApiToken, utcnow
+from app.models import ApiToken
 from tests.factories import make_token
 from tests.tfc_api.conftest import Api
 

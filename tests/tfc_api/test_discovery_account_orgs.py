@@ -9,8 +9,7 @@ from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
 from app import create_app
-from app.extensions import db
-from app.runtime import drivers
+from app.extensions import db, drivers
 from config import Config
 from tests.factories import make_org, make_token
 from tests.tfc_api.conftest import MEDIA_TYPE, Api, assert_error

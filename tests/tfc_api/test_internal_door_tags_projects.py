@@ -11,8 +11,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from app import create_app
-from app.extensions import db
-from app.runtime import drivers
+from app.extensions import db, drivers
 from config import Config
 from tests.factories import make_token
 from tests.tfc_api.conftest import Api, assert_error

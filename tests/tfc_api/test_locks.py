@@ -89,11 +89,11 @@ def test_tfe_lock_is_visible_to_the_http_backend_and_not_adopted(
 def test_force_unlock_disabled(app: Flask, client: FlaskClient, workspace: dict[str, Any], api: Api) -> None:
     import dataclasses
 
-    from app.runtime import EXTENSION_KEY
+    from app.extensions import SERVICES_KEY
 
-    runtime = app.extensions[EXTENSION_KEY]
-    app.extensions[EXTENSION_KEY] = dataclasses.replace(
-        runtime, config=dataclasses.replace(runtime.config, force_unlock_enabled=False)
+    built = app.extensions[SERVICES_KEY]
+    app.extensions[SERVICES_KEY] = dataclasses.replace(
+        built, config=dataclasses.replace(built.config, force_unlock_enabled=False)
     )
     api.lock(workspace["id"])
     assert (

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from app.errors import DecryptionFailed
+from app.core.errors import DecryptionFailed
 
 MAGIC = b"STMENC"
 FORMAT_VERSION = 1

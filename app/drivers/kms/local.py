@@ -5,8 +5,8 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Iterator
 
+from app.core.errors import DecryptionFailed
 from app.drivers.kms import envelope
-from app.errors import DecryptionFailed
 from config import Config, ConfigError
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
+from app.core.errors import DecryptionFailed
 from app.drivers.kms import envelope
-from app.errors import DecryptionFailed
 from config import Config
 
 NONE_KEY_ID = "none"

@@ -13,6 +13,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 
+from app.core.errors import DecryptionFailed
 from app.drivers.kms import envelope
 from app.drivers.kms.vault_client import (
     VaultClient,
@@ -21,7 +22,6 @@ from app.drivers.kms.vault_client import (
     section,
     startup_errors,
 )
-from app.errors import DecryptionFailed
 from config import Config, ConfigError
 
 KEY_ID_PREFIX = "transit:"

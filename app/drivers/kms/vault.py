@@ -12,9 +12,9 @@ import binascii
 import threading
 from collections.abc import Iterable, Iterator
 
+from app.core.errors import DecryptionFailed
 from app.drivers.kms import envelope
 from app.drivers.kms.vault_client import VaultClient, VaultPathMissing, section, startup_errors
-from app.errors import DecryptionFailed
 from config import Config, ConfigError
 
 KEY_FIELD = "key"

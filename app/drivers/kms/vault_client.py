@@ -19,7 +19,7 @@ import hvac
 import hvac.exceptions
 import requests
 
-from app.errors import BackendUnavailable
+from app.core.errors import BackendUnavailable
 from config import Config, ConfigError
 
 log = logging.getLogger("statesman.kms.vault")

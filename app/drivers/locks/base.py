@@ -2,19 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Protocol
 
-
-@dataclass(frozen=True)
-class HeldLock:
-    """A lock as stored: ``info`` is the client's LockInfo text exactly as it was sent."""
-
-    lock_id: str
-    info: str
-    created_at: datetime
-    expires_at: datetime | None = None
+from app.core.locks import HeldLock
 
 
 class LockDriver(Protocol):

@@ -5,9 +5,9 @@ from __future__ import annotations
 import threading
 from datetime import timedelta
 
-from app.drivers.locks.base import HeldLock
-from app.errors import LockConflict
-from app.models import utcnow
+from app.core.clock import utcnow
+from app.core.errors import LockConflict
+from app.core.locks import HeldLock
 from config import Config
 
 

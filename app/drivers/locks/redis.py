@@ -19,9 +19,9 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.retry import Retry
 
-from app.drivers.locks.base import HeldLock
-from app.errors import BackendUnavailable, LockConflict
-from app.models import utcnow
+from app.core.clock import utcnow
+from app.core.errors import BackendUnavailable, LockConflict
+from app.core.locks import HeldLock
 from config import Config, ConfigError
 
 log = logging.getLogger("statesman.locks")

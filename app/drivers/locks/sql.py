@@ -16,10 +16,10 @@ from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from app.database import create_engine, postgres_url
-from app.drivers.locks.base import HeldLock
-from app.errors import BackendUnavailable, LockConflict
-from app.models import utcnow
+from app.core.clock import utcnow
+from app.core.errors import BackendUnavailable, LockConflict
+from app.core.locks import HeldLock
+from app.drivers.sql import create_engine, postgres_url
 from config import Config
 
 _RACE_RETRIES = 5

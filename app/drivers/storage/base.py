@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Protocol
 
-from app.errors import NotFound
+from app.core.errors import NotFound
 
 CHUNK_SIZE = 1024 * 1024
 

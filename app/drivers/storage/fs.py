@@ -10,8 +10,8 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+from app.core.errors import BackendUnavailable
 from app.drivers.storage.base import CHUNK_SIZE, ObjectNotFound
-from app.errors import BackendUnavailable
 from config import Config
 
 _SAFE_KEY = re.compile(r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$")

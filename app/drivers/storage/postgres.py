@@ -17,10 +17,10 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
-from app.database import create_engine, postgres_url
+from app.core.clock import utcnow
+from app.core.errors import BackendUnavailable
+from app.drivers.sql import create_engine, postgres_url
 from app.drivers.storage.base import CHUNK_SIZE, ObjectNotFound
-from app.errors import BackendUnavailable
-from app.models import utcnow
 from config import Config
 
 BACKEND = "postgres storage"

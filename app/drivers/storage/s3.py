@@ -14,8 +14,8 @@ import boto3
 from botocore.config import Config as BotoConfig
 from botocore.exceptions import BotoCoreError, ClientError
 
+from app.core.errors import BackendUnavailable
 from app.drivers.storage.base import CHUNK_SIZE, ObjectNotFound
-from app.errors import BackendUnavailable
 from config import Config, ConfigError
 
 BACKEND = "s3 storage"

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from app.core.locks import HeldLock
+
 
 class StatesmanError(Exception):
     """Base class; ``status`` is the HTTP status every API maps this error to by default."""
@@ -54,7 +56,7 @@ class LockConflict(StatesmanError):
 
     status = 423
 
-    def __init__(self, message: str, holder: Any) -> None:
+    def __init__(self, message: str, holder: HeldLock) -> None:
         super().__init__(message)
         self.holder = holder
 

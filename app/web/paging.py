@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from app.errors import InvalidInput
+from app.core.errors import InvalidInput
 
 # A million pages of the largest page size is far past any listing, and keeps every offset within a 32-bit
 # integer: PostgreSQL and MariaDB refuse larger OFFSETs than BIGINT, SQLite's driver raises on them.

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from typing import Any
 
-from app.errors import InvalidInput
+from app.core.errors import InvalidInput
 
 READ = "unit.read"
 READ_OUTPUTS = "unit.read_outputs"

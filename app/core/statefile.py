@@ -17,7 +17,7 @@ from typing import IO, Any
 import ijson
 import orjson
 
-from app.errors import InvalidInput, PayloadTooLarge
+from app.core.errors import InvalidInput, PayloadTooLarge
 
 READ_CHUNK = 1024 * 1024
 SPOOL_IN_MEMORY = 8 * 1024 * 1024

@@ -7,8 +7,8 @@ from typing import Any
 import orjson
 from flask import request
 
-from app.errors import InvalidInput, PayloadTooLarge
-from app.statefile import READ_CHUNK, StateBody
+from app.core.errors import InvalidInput, PayloadTooLarge
+from app.core.statefile import READ_CHUNK, StateBody
 
 # No request body of any API is more than a few levels deep; a bound far above that keeps every later walk
 # over a body (marshmallow, the policy engine, serializers) well away from Python's recursion limit.

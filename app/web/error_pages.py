@@ -8,7 +8,7 @@ from flask import Flask, Response, jsonify, request
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 
-from app.errors import BackendUnavailable, StatesmanError
+from app.core.errors import BackendUnavailable, StatesmanError
 
 log = logging.getLogger("statesman.errors")
 

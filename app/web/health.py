@@ -5,10 +5,9 @@ from __future__ import annotations
 from flask import Blueprint, Response, jsonify
 from sqlalchemy.exc import SQLAlchemyError
 
-from app.errors import BackendUnavailable
-from app.extensions import db
-from app.runtime import config, drivers
-from app.schema import schema_status
+from app.core.errors import BackendUnavailable
+from app.extensions import config, db, drivers
+from app.repositories.migration_status import schema_status
 
 bp = Blueprint("health", __name__)
 
