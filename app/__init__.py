@@ -11,6 +11,7 @@ from flask import Flask, g, request
 from flask.wrappers import Response
 
 from app.auth.oidc_jwt import JwtVerifier
+from app.core.request_context import current_request_id
 from app.drivers import Drivers
 from app.extensions import Services, db, install_services, migrate
 from app.web.error_pages import register_error_handlers
@@ -110,11 +111,18 @@ def register_request_hooks(app: Flask) -> None:
     @app.before_request
     def assign_request_id() -> None:
         g.request_id = (request.headers.get("X-Request-ID") or uuid.uuid4().hex)[:64]
+        g.request_id_token = current_request_id.set(g.request_id)
 
     @app.after_request
     def echo_request_id(response: Response) -> Response:
         response.headers["X-Request-ID"] = g.get("request_id", "")
         return response
+
+    @app.teardown_request
+    def forget_request_id(_error: BaseException | None) -> None:
+        token = g.pop("request_id_token", None)
+        if token is not None:
+            current_request_id.reset(token)
 
 
 def register_cli(app: Flask) -> None:

@@ -30,7 +30,7 @@ def make_token(
         user = None
         if subject is not None:
             user = users.ensure_user(subject, f"{subject}@example.com")
-            orgs.add_member(organization, user)
+            orgs.add_member(organization, user, "test")
             if role is not None:
                 rbac.assign_role(organization, user, rbac.require_role(organization, role), "test")
         _, secret = tokens.create_token(organization, user, "test", scope=scope, workspace_name=workspace)

@@ -1,51 +1,222 @@
-"""Resolving what a request names (organization, workspace) through the one permission check.
+"""The one resolution step of every request: the organization and workspace it names, and what the caller may do.
 
-Every API goes through these two functions, so visibility rules (404 for other organizations, never a leak
-of existence) and workspace auto-creation behave the same everywhere.
+``access_to`` reads what a permission decision needs (membership, the member's grants) once per request and
+organization; the ``Access`` it returns answers every further "may I?" from memory, so a response that shows a
+dozen permission flags still costs one read of the permission store. ``resolve_workspace`` adds the workspace and
+returns a ``Target``, the guard the repositories' workspace rules ask (``app.repositories.guard``). Every API, the
+CLI-free paths of runs and the UI go through here; a lookup is by shape (``app.repositories.names``), so it is never
+ambiguous, and an organization or workspace the caller may not see is a plain 404 that reveals nothing.
+
+The memo lives on ``flask.g`` (the request's edge); repositories never cache permissions.
 """
 
 from __future__ import annotations
 
-from app.auth.permissions import Action, authorize, can_see_org
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from flask import g, has_app_context
+from sqlalchemy.exc import SQLAlchemyError
+
+from app.auth.permissions import Action, allowed_everywhere, may_see_org, refusal
 from app.auth.principal import Principal
-from app.core.errors import NotFound
+from app.core import policy
+from app.core.errors import BackendUnavailable, Forbidden, NotFound
+from app.extensions import db
 from app.models import Organization, Workspace
-from app.repositories.audit import record_event
-from app.repositories.names import check_name
-from app.repositories.orgs import create_org, get_org
+from app.repositories import rbac as rbac_repo
+from app.repositories.names import check_name, is_valid_name
+from app.repositories.orgs import create_org, get_org, is_member, list_member_orgs, list_orgs
 from app.repositories.workspaces import ensure_workspace, get_workspace, get_workspace_by_ref
 
+log = logging.getLogger("statesman.auth")
+_MEMO_KEY = "statesman_access"
 
-def open_org(
-    principal: Principal, org_ref: str, action: str, workspace_name: str | None = None, *, create_missing: bool = False
-) -> Organization:
-    """The organization, after checking ``action`` on ``workspace_name``; ``NotFound`` when missing or invisible.
+# The least a caller may hold to see a workspace at all: outputs-only tokens (terraform_remote_state consumers)
+# must still read the organization, the workspace and its current version's outputs.
+VISIBLE = Action.READ_OUTPUTS
+
+
+@dataclass
+class Access:
+    """What ``principal`` may do in ``org``, answered from the grants read once."""
+
+    principal: Principal
+    org: Organization
+    grants: Sequence[policy.Grant]
+    _answers: dict[tuple[str, str | None], str | None] = field(default_factory=dict, repr=False)
+
+    @property
+    def actor(self) -> str:
+        """The subject audit events record."""
+        return self.principal.subject
+
+    def refusal(self, action: str, workspace_name: str | None = None) -> str | None:
+        """Why ``action`` is refused, or None when allowed (remembered for the request)."""
+        key = (action, workspace_name)
+        if key not in self._answers:
+            self._answers[key] = refusal(self.principal, self.grants, action, workspace_name)
+        return self._answers[key]
+
+    def allows(self, action: str, workspace_name: str | None = None) -> bool:
+        """Whether the caller may do ``action`` on ``workspace_name`` (None: on some workspace of the org)."""
+        return self.refusal(action, workspace_name) is None
+
+    def require(self, action: str, workspace_name: str | None = None) -> None:
+        """Raise ``Forbidden`` with the reason when ``action`` is not allowed."""
+        reason = self.refusal(action, workspace_name)
+        if reason is not None:
+            raise Forbidden(reason)
+
+    def sees_every_workspace(self, action: str) -> bool:
+        """True when ``action`` is allowed on every workspace, so a listing needs no filtering by name."""
+        return allowed_everywhere(self.principal, self.grants, action)
+
+    def allowed_names(self, action: str, names: Sequence[str]) -> list[str]:
+        """The names (in order) on which ``action`` is allowed."""
+        return [name for name in names if self.allows(action, name)]
+
+
+@dataclass(frozen=True)
+class Target:
+    """One workspace and the caller's access to it: the guard the repositories' workspace rules ask."""
+
+    access: Access
+    workspace: Workspace
+
+    @property
+    def actor(self) -> str:
+        """The subject audit events record."""
+        return self.access.actor
+
+    def allows(self, action: str) -> bool:
+        """Whether the caller may do ``action`` on this workspace."""
+        return self.access.allows(action, self.workspace.name)
+
+    def require(self, action: str) -> None:
+        """Raise ``Forbidden`` when the caller may not do ``action`` on this workspace."""
+        self.access.require(action, self.workspace.name)
+
+
+def access_to(principal: Principal, org: Organization) -> Access:
+    """The caller's access to ``org`` (read once per request); ``NotFound`` when the caller may not see it."""
+    memo: dict[tuple[Principal, str], Access | None] = g.setdefault(_MEMO_KEY, {}) if has_app_context() else {}
+    key = (principal, org.id)
+    if key not in memo:
+        memo[key] = _load(principal, org)
+    found = memo[key]
+    if found is None:
+        raise NotFound(f"organization {org.name!r} not found")
+    return found
+
+
+def may_see(principal: Principal, org: Organization) -> bool:
+    """True when the caller may know that ``org`` exists."""
+    try:
+        access_to(principal, org)
+    except NotFound:
+        return False
+    return True
+
+
+def visible_orgs(principal: Principal) -> list[Organization]:
+    """The organizations the caller may see, by name (every API's organization listing)."""
+    if principal.superuser:
+        candidates = list_orgs()
+    elif principal.org_id:
+        bound = get_org(principal.org_id)
+        candidates = [bound] if bound else []
+    elif principal.user_id:
+        candidates = list_member_orgs(principal.user_id)
+    else:
+        candidates = []
+    return [org for org in candidates if may_see(principal, org)]
+
+
+def _load(principal: Principal, org: Organization) -> Access | None:
+    member = principal.user_id is not None and not principal.superuser and _is_member(org, principal.user_id)
+    if not may_see_org(principal, org.id, member):
+        return None
+    grants = _grants(org, principal.user_id) if member and principal.user_id else []
+    return Access(principal, org, grants)
+
+
+def _is_member(org: Organization, user_id: str) -> bool:
+    try:
+        return is_member(org.id, user_id)
+    except SQLAlchemyError as exc:
+        raise _store_unavailable(org, exc) from exc
+
+
+def _grants(org: Organization, user_id: str) -> list[policy.Grant]:
+    """The member's grants, or ``BackendUnavailable`` when they cannot be read (fail closed, never an allow)."""
+    try:
+        return rbac_repo.grants_for_member(org.id, user_id)
+    except SQLAlchemyError as exc:
+        raise _store_unavailable(org, exc) from exc
+    except ValueError as exc:
+        log.error("malformed permission rule in organization %s: %s", org.id, exc)
+        raise BackendUnavailable("permissions", "a stored permission rule is malformed; access is denied") from exc
+
+
+def _store_unavailable(org: Organization, exc: SQLAlchemyError) -> BackendUnavailable:
+    db.session.rollback()
+    log.error("permission store error for organization %s: %s", org.id, type(exc).__name__)
+    return BackendUnavailable("permissions", "the permission store did not answer; access is denied")
+
+
+def resolve_org(principal: Principal, org_ref: str, *, create_missing: bool = False) -> Access:
+    """The caller's access to the organization ``org_ref`` (id, else name, else external id); ``NotFound`` when
+    missing or invisible.
 
     With authentication disabled (development) a missing organization is created on first write or lock.
     """
     org = get_org(org_ref)
     if org is None and create_missing and principal.kind == "disabled":
         org = create_org(check_name("organization", org_ref), created_by=principal.subject)
-    if org is None or not can_see_org(principal, org):
+    if org is None:
         raise NotFound(f"organization {org_ref!r} not found")
-    authorize(principal, org, action, workspace_name)
-    return org
+    return access_to(principal, org)
 
 
-def open_workspace(
-    principal: Principal, org: Organization, ref: str, *, by_id: bool = False, create_missing: bool = False
-) -> Workspace:
-    """The workspace ``ref`` (a name, or also an id when ``by_id``); created on demand when the caller may write."""
+def resolve_workspace(
+    access: Access,
+    ref: str,
+    action: str,
+    *,
+    by_id: bool = False,
+    create_missing: bool = False,
+    hide_forbidden: bool = False,
+) -> Target:
+    """The workspace ``ref`` (a name, or also an id when ``by_id``) with ``action`` authorized on it.
+
+    Neither answer reveals whether a workspace the caller may not use exists. By default (the http backend and the
+    management API, whose paths carry names) a name the caller may not act on is a 403 whether or not it exists;
+    with ``hide_forbidden`` (the TFC API, as Terraform Cloud does) a workspace the caller may not even see is a 404
+    like a missing one, and only a visible workspace can give a 403. A missing workspace is created on demand
+    (``create_missing``) when the caller may write it.
+    """
+    org = access.org
+    if not hide_forbidden:
+        access.require(action)
     workspace = get_workspace_by_ref(org, ref) if by_id else get_workspace(org, ref)
-    if workspace is not None:
-        return workspace
-    if not create_missing:
+    if workspace is None and create_missing:
+        access.require(Action.WRITE, check_name("workspace", ref))
+        workspace, _ = ensure_workspace(org, ref, access.actor)
+    if workspace is None:
+        if not hide_forbidden and is_valid_name(ref):
+            access.require(action, ref)
         raise NotFound(f"workspace {ref!r} not found in organization {org.name!r}")
-    authorize(principal, org, Action.WRITE, check_name("workspace", ref))
-    workspace, created = ensure_workspace(org, ref, principal.subject)
-    if created:
-        record_event("workspace.create", "ok", principal.subject, workspace=workspace)
-    return workspace
+    if hide_forbidden and not access.allows(VISIBLE, workspace.name):
+        raise NotFound(f"workspace {ref!r} not found in organization {org.name!r}")
+    access.require(action, workspace.name)
+    return Target(access, workspace)
+
+
+def explain(org: Organization, user_id: str, action: str, workspace_name: str | None) -> policy.Decision:
+    """What a member's roles alone say about ``action`` on ``workspace_name`` (for ``/rbac/test``)."""
+    return policy.decide(_grants(org, user_id), action, workspace_name)
 
 
 def default_org_ref(principal: Principal, requested: str | None) -> str:

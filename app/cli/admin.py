@@ -85,7 +85,7 @@ def create_user(subject: str, org_name: str, email: str | None, role: str | None
     org = _org(org_name)
     user = users.ensure_user(subject, email)
     users.set_email(user, email, _actor(), "operator (flask users create)", org.id)
-    orgs.add_member(org, user)
+    orgs.add_member(org, user, _actor())
     # Operators create members from the command line to hand out tokens: without a role a member may do nothing,
     # so a member without any role becomes admin (as every member was before roles existed) unless --role says.
     if role is None and not rbac.roles_of_member(org, user):

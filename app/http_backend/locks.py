@@ -7,7 +7,7 @@ from flask import Response
 from app.auth import current_principal
 from app.auth.permissions import Action
 from app.http_backend import bp
-from app.http_backend.state import resolve, unit_org
+from app.http_backend.targets import resolve, unit_org
 from app.repositories.locks import (
     MAX_LOCKINFO_BYTES,
     force_unlock_workspace,
@@ -46,20 +46,19 @@ def unit_unlock(unit: str) -> Response:
 
 
 def _lock(org_ref: str, ref: str, by_id: bool) -> Response:
-    principal = current_principal()
+    current_principal()  # who is calling comes first: no credentials is a 401 whatever the body
     lock_id, info = parse_lock_info(read_small_body(MAX_LOCKINFO_BYTES))
-    _, workspace = resolve(org_ref, ref, by_id, Action.LOCK, create_missing=True)
-    acquire_lock(workspace, lock_id, info, principal.subject)
+    target = resolve(org_ref, ref, by_id, Action.LOCK, create_missing=True)
+    acquire_lock(target.workspace, lock_id, info, target.actor)
     return Response(status=200)
 
 
 def _unlock(org_ref: str, ref: str, by_id: bool) -> Response:
-    principal = current_principal()
     lock_id = lock_id_from_body(read_small_body(MAX_LOCKINFO_BYTES))
-    _, workspace = resolve(org_ref, ref, by_id, Action.LOCK)
+    target = resolve(org_ref, ref, by_id, Action.LOCK)
     if lock_id is None:
         # Terraform's force-unlock sends an empty body: the ID typed on its command line never arrives.
-        force_unlock_workspace(workspace, principal.subject)
+        force_unlock_workspace(target.workspace, target.actor)
     else:
-        unlock_workspace(workspace, lock_id, principal.subject)
+        unlock_workspace(target.workspace, lock_id, target.actor)
     return Response(status=200)

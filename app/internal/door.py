@@ -14,7 +14,7 @@ from flask import g, request
 from marshmallow import Schema, ValidationError
 
 from app.auth import current_principal
-from app.auth.permissions import can_see_org
+from app.auth.access import Access, Target, access_to, may_see, resolve_workspace
 from app.auth.principal import Principal
 from app.auth.webhook import current_webhook_caller, unknown_org
 from app.core.errors import InvalidInput, NotFound
@@ -82,11 +82,27 @@ def require_org(*, member: bool = True) -> Organization:
     if current.org_ref is None:
         where = "the X-Org-ID header" if current.door == INTERNAL else "?org=<organization> (or a token of one)"
         raise InvalidInput(f"this call needs an organization: send {where}")
-    if current.org is None or (member and not can_see_org(current.principal, current.org)):
+    if current.org is None or (member and not may_see(current.principal, current.org)):
         if current.door == INTERNAL:
             raise unknown_org(current.org_ref)
         raise NotFound(f"organization {current.org_ref!r} not found")
     return current.org
+
+
+def require_access() -> Access:
+    """The caller's access to the organization the request names (``require_org``), read once per request."""
+    return access_to(caller().principal, require_org())
+
+
+def open_unit(ref: str, action: str) -> Target:
+    """The unit ``ref`` (id or name) in the caller's organization, with ``action`` authorized on its name.
+
+    A name the caller may not act on gets the same 403 whether or not such a unit exists.
+    """
+    try:
+        return resolve_workspace(require_access(), ref, action, by_id=True)
+    except NotFound as missing:
+        raise NotFound(missing.message.replace("workspace", "unit", 1)) from None
 
 
 def json_body(schema: Schema, *, optional: bool = False) -> dict[str, Any]:

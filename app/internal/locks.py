@@ -10,9 +10,8 @@ from flask import Response, jsonify
 
 from app.auth.permissions import Action
 from app.internal import schemas
-from app.internal.door import caller, json_body, route
+from app.internal.door import caller, json_body, open_unit, route
 from app.internal.serializers import lock_json
-from app.internal.units import open_unit
 from app.repositories.locks import force_unlock_workspace, unlock_workspace
 from app.repositories.locks import lock_workspace as acquire_lock
 
@@ -24,7 +23,7 @@ def lock_unit(ref: str) -> Response:
     The lock is stored as Terraform LockInfo, so ``terraform`` shows who holds it; 409 with the holder's lock.
     """
     principal = caller().principal
-    _, workspace = open_unit(ref, Action.LOCK)
+    workspace = open_unit(ref, Action.LOCK).workspace
     body = json_body(schemas.LockRequest(), optional=True)
     lock_id = body.get("id") or str(uuid.uuid4())
     info = json.dumps(
@@ -46,7 +45,7 @@ def lock_unit(ref: str) -> Response:
 def unlock_unit(ref: str) -> Response:
     """Release the lock ``{"id"}``; without an id, clear whatever lock is held (force-unlock, audited)."""
     principal = caller().principal
-    _, workspace = open_unit(ref, Action.LOCK)
+    workspace = open_unit(ref, Action.LOCK).workspace
     body = json_body(schemas.UnlockRequest(), optional=True)
     lock_id = body.get("id") or None
     if lock_id is None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Response, jsonify
 
-from app.auth.permissions import can_see_org
+from app.auth.access import may_see, visible_orgs
 from app.auth.webhook import unknown_org
 from app.core.errors import Conflict, Forbidden, NotFound
 from app.internal import schemas
@@ -59,15 +59,7 @@ def create_org() -> tuple[Response, int]:
 @route("/orgs", ["GET"], org_header=False)
 def list_orgs() -> Response:
     """The organizations the caller may see."""
-    principal = caller().principal
-    if principal.superuser:
-        found = orgs.list_orgs()
-    elif principal.user_id is not None:
-        found = orgs.list_member_orgs(principal.user_id)
-    else:
-        own = orgs.get_org(principal.org_id) if principal.org_id else None
-        found = [own] if own is not None else []
-    return jsonify(organizations=[org_json(org) for org in found if can_see_org(principal, org)])
+    return jsonify(organizations=[org_json(org) for org in visible_orgs(caller().principal)])
 
 
 @route("/orgs/<ref>", ["GET"], org_header=False)
@@ -75,6 +67,6 @@ def show_org(ref: str) -> Response:
     """One organization by id, name or external id; 404 when unknown or not visible."""
     current = caller()
     org: Organization | None = orgs.get_org(ref)
-    if org is None or not can_see_org(current.principal, org):
+    if org is None or not may_see(current.principal, org):
         raise unknown_org(ref) if current.door == INTERNAL else NotFound(f"organization {ref!r} not found")
     return jsonify(org_json(org))

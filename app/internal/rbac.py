@@ -7,10 +7,11 @@ from __future__ import annotations
 
 from flask import Response, jsonify
 
-from app.auth.permissions import Action, authorize, explain
+from app.auth.access import explain
+from app.auth.permissions import Action
 from app.core.errors import Conflict, NotFound
 from app.internal import schemas
-from app.internal.door import caller, json_body, require_org, route
+from app.internal.door import caller, json_body, require_access, require_org, route
 from app.internal.serializers import permission_json, role_json, user_json
 from app.models import Organization, Role, User
 from app.repositories import orgs, rbac, users
@@ -18,9 +19,9 @@ from app.repositories import orgs, rbac, users
 
 def _managed_org() -> Organization:
     """The organization, after checking that the caller may manage its roles."""
-    org = require_org()
-    authorize(caller().principal, org, Action.MANAGE)
-    return org
+    access = require_access()
+    access.require(Action.MANAGE)
+    return access.org
 
 
 def _role_reply(role: Role, status: int = 200) -> tuple[Response, int]:
@@ -188,7 +189,7 @@ def test_permission() -> Response:
         )
     )
     if not is_self:
-        authorize(current.principal, org, Action.MANAGE)
+        require_access().require(Action.MANAGE)
     user = _member(org, subject or (None if email else current.principal.subject), email if not subject else None)
     resource = (body.get("resource") or "").strip()
     workspace_name = None if resource in ("", "*") else resource

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from flask import Response, jsonify
 
-from app.auth.permissions import Action, authorize
+from app.auth.access import access_to
+from app.auth.permissions import Action
 from app.core.errors import Conflict, NotFound
 from app.internal import schemas
 from app.internal.door import INTERNAL, Caller, caller, json_body, require_org, route
@@ -30,7 +31,7 @@ def create_user() -> tuple[Response, int]:
     self_registration = current.door == INTERNAL and subject == current.principal.subject
     org = require_org(member=not self_registration)
     if not self_registration or (role_ref and role_ref != rbac.DEFAULT_ROLE):
-        authorize(current.principal, org, Action.MANAGE)
+        access_to(current.principal, org).require(Action.MANAGE)
     user = users.ensure_user(subject, email)
     if email and user.email != email:
         _change_email(current, org, user, email)

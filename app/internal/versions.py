@@ -7,9 +7,8 @@ from flask import Response, jsonify
 from app.auth.permissions import Action
 from app.core.errors import Conflict, NotFound
 from app.internal import schemas
-from app.internal.door import caller, json_body, route
+from app.internal.door import caller, json_body, open_unit, route
 from app.internal.serializers import iso, version_json
-from app.internal.units import open_unit
 from app.models import StateVersion, Workspace
 from app.repositories.state_versions import find_versions_created_at, get_version, list_versions, rollback_to
 
@@ -17,7 +16,7 @@ from app.repositories.state_versions import find_versions_created_at, get_versio
 @route("/units/<ref>/versions", ["GET"])
 def unit_versions(ref: str) -> Response:
     """Every version, newest first: ``{"unit_id","versions":[...],"count"}``."""
-    _, workspace = open_unit(ref, Action.READ)
+    workspace = open_unit(ref, Action.READ).workspace
     versions, _ = list_versions(workspace)
     return jsonify(
         unit_id=workspace.id,
@@ -30,7 +29,7 @@ def unit_versions(ref: str) -> Response:
 def restore_version(ref: str) -> Response:
     """Make the version named by ``version_id`` or ``timestamp`` current again, through the write guards."""
     principal = caller().principal
-    _, workspace = open_unit(ref, Action.WRITE)
+    workspace = open_unit(ref, Action.WRITE).workspace
     body = json_body(schemas.Restore())
     version = _find_version(workspace, body.get("version_id"), body.get("timestamp"))
     result = rollback_to(workspace, version, principal.subject, lock_id=body.get("lock_id") or None)

@@ -5,8 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from flask import g, has_request_context
-
+from app.core.request_context import current_request_id
 from app.extensions import db
 from app.models import AuditEvent, Workspace
 
@@ -30,7 +29,7 @@ def record_event(
         action=action,
         outcome=outcome,
         detail=detail,
-        request_id=g.get("request_id") if has_request_context() else None,
+        request_id=current_request_id.get(),
     )
     db.session.add(event)
     if commit:

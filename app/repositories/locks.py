@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from app.core.errors import Conflict, InvalidInput, LockConflict
@@ -17,6 +18,21 @@ MAX_LOCKINFO_BYTES = 64 * 1024
 # characters, line breaks and lone surrogates, which would corrupt logs and the Redis driver's Lua JSON decoding.
 MAX_LOCK_ID = 255
 LOCK_ID_RULE = f"lock IDs are 1-{MAX_LOCK_ID} printable characters"
+
+
+def lock_details(holder: HeldLock) -> dict[str, Any]:
+    """The stored LockInfo as an object (``{}`` when it is not JSON)."""
+    try:
+        info = json.loads(holder.info)
+    except ValueError:
+        return {}
+    return info if isinstance(info, dict) else {}
+
+
+def describe(holder: HeldLock) -> str:
+    """Who holds a lock, for messages."""
+    who = lock_details(holder).get("Who") or "someone else"
+    return f"{who} (lock ID {holder.lock_id!r})"
 
 
 def check_lock_id(lock_id: str) -> str:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 
-from flask import g, has_app_context
 from sqlalchemy.exc import IntegrityError
 
 from app.core.errors import Conflict, InvalidInput, NotFound
@@ -15,8 +14,6 @@ from app.repositories import rbac
 from app.repositories.audit import record_event
 from app.repositories.names import check_name, is_valid_name, looks_like_id
 from app.repositories.rbac import ADMIN_ROLE, DEFAULT_ROLE, add_builtin_roles
-
-_MEMBER_CACHE_KEY = "known_memberships"
 
 
 def get_org_by_name(name: str) -> Organization | None:
@@ -86,7 +83,8 @@ def list_orgs() -> list[Organization]:
 def create_org(
     name: str, display_name: str = "", external_org_id: str | None = None, created_by: str | None = None
 ) -> Organization:
-    """Create an organization with its built-in roles; raises ``Conflict`` when the name or external id is taken."""
+    """Create an organization with its built-in roles (audited as ``org.create``); raises ``Conflict`` when the name
+    or external id is taken."""
     check_refs_free(check_name("organization", name), external_org_id)
     org = Organization(
         id=new_id("org"),
@@ -97,6 +95,7 @@ def create_org(
     )
     try:
         add_builtin_roles(org, created_by)
+        record_event("org.create", "ok", created_by or "", org_id=org.id, commit=False, name=org.name)
         db.session.commit()
     except IntegrityError:
         db.session.rollback()
@@ -105,34 +104,28 @@ def create_org(
 
 
 def is_member(org_id: str, user_id: str) -> bool:
-    """True when the user belongs to the organization.
-
-    A yes is remembered for the rest of the request (memberships are only ever added while a request runs), so a
-    permission check per workspace of a listing costs one membership query, not one each.
-    """
-    remembered: set[tuple[str, str]] | None = g.setdefault(_MEMBER_CACHE_KEY, set()) if has_app_context() else None
-    if remembered is not None and (org_id, user_id) in remembered:
-        return True
-    found = (
+    """True when the user belongs to the organization."""
+    return (
         db.session.scalar(db.select(Membership.id).where(Membership.org_id == org_id, Membership.user_id == user_id))
         is not None
     )
-    if found and remembered is not None:
-        remembered.add((org_id, user_id))
-    return found
 
 
-def add_member(org: Organization, user: User) -> Membership:
-    """Make ``user`` a member of ``org`` (idempotent)."""
-    existing = db.session.scalar(
-        db.select(Membership).where(Membership.org_id == org.id, Membership.user_id == user.id)
-    )
-    if existing:
-        return existing
-    membership = Membership(org_id=org.id, user_id=user.id)
-    db.session.add(membership)
-    db.session.commit()
-    return membership
+def add_member(org: Organization, user: User, actor: str) -> bool:
+    """Make ``user`` a member of ``org`` (idempotent; a new membership is audited as ``member.add``).
+
+    Returns whether the membership is new (False also when a concurrent request added it first).
+    """
+    if is_member(org.id, user.id):
+        return False
+    db.session.add(Membership(org_id=org.id, user_id=user.id))
+    record_event("member.add", "ok", actor, org_id=org.id, commit=False, subject=user.subject)
+    try:
+        db.session.commit()
+    except IntegrityError:  # joined concurrently
+        db.session.rollback()
+        return False
+    return True
 
 
 # --- provisioning from an identity provider (the web UI, ``make sync-org``) -------------------------------------
@@ -298,16 +291,7 @@ def join_org(org: Organization, user: User, actor: str, role_ref: str | None = N
     assigned even to existing members; ``NotFound`` when the role does not exist.
     """
     role = rbac.require_role(org, role_ref) if role_ref else None
-    created = not is_member(org.id, user.id)
-    if created:
-        membership = Membership(org_id=org.id, user_id=user.id)
-        db.session.add(membership)
-        record_event("member.add", "ok", actor, org_id=org.id, commit=False, subject=user.subject)
-        try:
-            db.session.commit()
-        except IntegrityError:  # joined concurrently
-            db.session.rollback()
-            created = False
+    created = add_member(org, user, actor)
     given: list[str] = []
     if role is None and created and not rbac.roles_of_member(org, user):
         role = rbac.require_role(org, DEFAULT_ROLE)

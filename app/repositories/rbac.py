@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from flask import g, has_app_context
 from sqlalchemy.exc import IntegrityError
 
 from app.core import policy
@@ -42,7 +41,6 @@ _BUILTIN = (
         [{"actions": [policy.READ], "resources": ["*"], "effect": "allow"}],
     ),
 )
-_CACHE_KEY = "rbac_grants"
 
 
 def add_builtin_roles(org: Organization, created_by: str | None = None) -> None:
@@ -167,13 +165,8 @@ def roles_by_member(org: Organization) -> dict[str, list[Role]]:
 def grants_for_member(org_id: str, user_id: str) -> list[policy.Grant]:
     """The rules a member holds through their roles; raises ``ValueError`` for a malformed stored rule.
 
-    Cached for the request: one permission check per workspace in a listing costs one query in total.
+    Read once per request and organization by the access layer (``app.auth.access``), which answers from memory.
     """
-    cache: dict[tuple[str, str], list[policy.Grant]] | None = (
-        g.setdefault(_CACHE_KEY, {}) if has_app_context() else None
-    )
-    if cache is not None and (org_id, user_id) in cache:
-        return cache[(org_id, user_id)]
     rows = db.session.execute(
         db.select(Role.name, Permission.name, Permission.rules)
         .select_from(RoleAssignment)
@@ -187,21 +180,12 @@ def grants_for_member(org_id: str, user_id: str) -> list[policy.Grant]:
             Permission.org_id == org_id,
         )
     ).all()
-    grants = [
+    return [
         policy.Grant(
             role=role_name, permission=permission_name, rules=tuple(policy.stored_rule(rule) for rule in (rules or []))
         )
         for role_name, permission_name, rules in rows
     ]
-    if cache is not None:
-        cache[(org_id, user_id)] = grants
-    return grants
-
-
-def forget_cached_grants() -> None:
-    """Drop this request's cached grants (after any role or permission change)."""
-    if has_app_context():
-        g.pop(_CACHE_KEY, None)
 
 
 def count_role_holders(role: Role) -> int:
@@ -410,7 +394,6 @@ def _same_org(org: Organization, thing: Role | Permission) -> None:
 
 
 def _commit(conflict_message: str = "the change conflicts with a concurrent one; try again") -> None:
-    forget_cached_grants()
     try:
         db.session.commit()
     except IntegrityError:

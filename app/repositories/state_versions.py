@@ -18,15 +18,17 @@ from typing import Any
 import ijson
 from sqlalchemy.exc import IntegrityError
 
+from app.core import policy
 from app.core.clock import utcnow
-from app.core.errors import Conflict, NotFound, StatesmanError
+from app.core.errors import Conflict, LockConflict, NotFound, StatesmanError
 from app.core.ids import new_id
 from app.core.statefile import StateBody, StateSummary
 from app.drivers.storage.base import ObjectNotFound
 from app.extensions import config, db, drivers
 from app.models import StateVersion, Workspace
 from app.repositories.audit import record_event
-from app.repositories.locks import check_write_lock
+from app.repositories.guard import WorkspaceGuard
+from app.repositories.locks import check_lock_id, check_write_lock, describe, get_lock
 
 _PUBLISH_ATTEMPTS = 3
 # How long a signed upload URL stays valid: a pending version older than this can no longer receive its state.
@@ -403,8 +405,55 @@ def rollback_to(workspace: Workspace, version: StateVersion, actor: str, lock_id
     return result
 
 
+def write_actions(force: bool) -> tuple[str, ...]:
+    """What a state write needs: ``unit.write``; overriding the serial/lineage guard (``force``) needs
+    ``unit.delete`` too, since a forced write can replace every resource of the state."""
+    return (policy.WRITE, policy.DELETE) if force else (policy.WRITE,)
+
+
+def check_write_permission(guard: WorkspaceGuard, *, force: bool) -> None:
+    """Raise ``Forbidden`` unless the caller may write the workspace's state (``write_actions``)."""
+    for action in write_actions(force):
+        guard.require(action)
+
+
+def readable_current_version(guard: WorkspaceGuard) -> tuple[StateVersion, bool]:
+    """The current version and whether the caller may read all of it; ``NotFound`` without state.
+
+    False means the caller may read the outputs only (``terraform_remote_state`` consumers): they get
+    ``outputs_document``, never the resources.
+    """
+    version = get_current_version(guard.workspace)
+    if version is None:
+        raise NotFound(f"workspace {guard.workspace.name!r} has no state yet")
+    return version, guard.allows(policy.READ)
+
+
+def delete_workspace(guard: WorkspaceGuard, *, lock_id: str | None = None, safe: bool = False) -> None:
+    """Delete the workspace with every version, for a caller with ``unit.delete``.
+
+    Refused (``LockConflict`` with the holder) while the workspace is locked, unless ``lock_id`` is the holder's:
+    deleting under a running apply would lose its state. ``safe`` also refuses while the current state still
+    manages resources (TFC's safe-delete).
+    """
+    guard.require(policy.DELETE)
+    if lock_id is not None:
+        check_lock_id(lock_id)
+    workspace = guard.workspace
+    holder = get_lock(workspace)
+    if holder is not None and holder.lock_id != lock_id:
+        raise LockConflict(f"workspace {workspace.name!r} is locked by {describe(holder)}; unlock it first", holder)
+    current = get_current_version(workspace)
+    if safe and current is not None and current.resource_count > 0:
+        raise Conflict(
+            f"workspace {workspace.name!r} still manages {current.resource_count} resource(s); destroy "
+            "them first, or delete the workspace without safe-delete"
+        )
+    delete_workspace_state(workspace, guard.actor)
+
+
 def delete_workspace_state(workspace: Workspace, actor: str) -> None:
-    """Delete the workspace with every version (rows first, then objects); the caller checked the lock."""
+    """Delete the workspace with every version (rows first, then objects); ``delete_workspace`` checked the lock."""
     workspace_id = workspace.id
     versions = list(db.session.scalars(db.select(StateVersion).where(StateVersion.workspace_id == workspace_id)))
     keys = [key for version in versions for key in object_keys(version)]

@@ -46,7 +46,8 @@ def require_workspace(org: Organization, ref: str) -> Workspace:
 def create_workspace(
     org: Organization, name: str, created_by: str | None = None, *, tags: Tags | None = None, **settings: Any
 ) -> Workspace:
-    """Create a workspace (with ``tags``, in the same transaction); raises ``Conflict`` when the name is taken."""
+    """Create a workspace (with ``tags``, in the same transaction, audited as ``workspace.create``); raises
+    ``Conflict`` when the name is taken."""
     unknown = set(settings) - set(SETTINGS)
     if unknown:
         raise ValueError(f"unknown workspace settings {sorted(unknown)}")
@@ -55,6 +56,8 @@ def create_workspace(
         replace_tags(workspace, tags)
     db.session.add(workspace)
     try:
+        db.session.flush()
+        record_event("workspace.create", "ok", created_by or "", workspace=workspace, commit=False)
         db.session.commit()
     except IntegrityError:
         db.session.rollback()

@@ -11,13 +11,12 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import UTC, datetime
-from typing import Any
 
 from app.auth.principal import Principal
 from app.core.errors import Conflict, LockConflict
 from app.core.locks import HeldLock
 from app.models import Workspace
-from app.repositories.locks import get_lock
+from app.repositories.locks import describe, get_lock, lock_details
 from app.tfc_api.context import principal_user_id
 
 LOCK_ID_PREFIX = "tfe-"
@@ -40,25 +39,9 @@ def new_lock_info(principal: Principal, reason: str) -> tuple[str, str]:
     return lock_id, json.dumps(info)
 
 
-def lock_details(holder: HeldLock) -> dict[str, Any]:
-    """The stored LockInfo as an object (``{}`` when it is not JSON)."""
-    try:
-        info = json.loads(holder.info)
-    except ValueError:
-        return {}
-    return info if isinstance(info, dict) else {}
-
-
 def is_held_by(holder: HeldLock, subject: str) -> bool:
     """True when ``holder`` is a TFE lock taken by the principal ``subject``."""
     return holder.lock_id.startswith(LOCK_ID_PREFIX) and lock_details(holder).get("Principal") == subject
-
-
-def describe(holder: HeldLock) -> str:
-    """Who holds a lock, for messages."""
-    info = lock_details(holder)
-    who = info.get("Who") or "someone else"
-    return f"{who} (lock ID {holder.lock_id!r})"
 
 
 def require_lock_of(workspace: Workspace, subject: str, doing: str) -> str:

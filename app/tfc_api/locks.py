@@ -33,7 +33,7 @@ def _reason(body: dict[str, Any]) -> str:
 @bp.route("/workspaces/<workspace_id>/actions/lock", methods=["POST"])
 def lock(workspace_id: str) -> Response:
     """Lock for the caller; a locked workspace cannot be locked again, not even by its holder (TFE's rule)."""
-    workspace = find_workspace_by_id(workspace_id, Action.LOCK)
+    workspace = find_workspace_by_id(workspace_id, Action.LOCK).workspace
     reason = _reason(request_body())
     holder = get_lock(workspace)
     if holder is not None:
@@ -51,7 +51,7 @@ def unlock(workspace_id: str) -> Response:
     While the newest state version still waits for its upload the lock stays (400, as HCP Terraform answers
     Terraform 1.10+, which retries): releasing it would let another writer in before that state lands.
     """
-    workspace = find_workspace_by_id(workspace_id, Action.LOCK)
+    workspace = find_workspace_by_id(workspace_id, Action.LOCK).workspace
     principal = caller()
     holder = get_lock(workspace)
     if holder is not None:
@@ -69,6 +69,6 @@ def unlock(workspace_id: str) -> Response:
 @bp.route("/workspaces/<workspace_id>/actions/force-unlock", methods=["POST"])
 def force_unlock(workspace_id: str) -> Response:
     """Clear whatever lock is held (``FORCE_UNLOCK_ENABLED``; 409 when it is off)."""
-    workspace = find_workspace_by_id(workspace_id, Action.LOCK)
+    workspace = find_workspace_by_id(workspace_id, Action.LOCK).workspace
     force_unlock_workspace(workspace, caller().subject)
     return document(render(workspace))

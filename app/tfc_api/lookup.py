@@ -1,62 +1,52 @@
-"""Resolving what a TFC API path names, always through ``open_org`` / ``authorize`` (the one permission check).
+"""Resolving what a TFC API path names, through the one resolution step (``app.auth.access``).
 
 Ids are looked up globally and then checked against the caller, so an id from another organization is a plain
-404 that reveals nothing. On the internal door, ``X-Org-ID`` narrows every lookup to that organization.
+404 that reveals nothing. On the internal door, ``X-Org-ID`` narrows every lookup to that organization. As in
+Terraform Cloud, a workspace the caller may not see answers like a missing one (404); a visible one can give 403.
 """
 
 from __future__ import annotations
 
-from flask import g
-
-from app.auth.access import open_org
-from app.auth.permissions import Action, authorize
-from app.core.errors import Forbidden, NotFound
-from app.models import Organization, StateVersion, Workspace
+from app.auth.access import VISIBLE, Access, Target, access_to, resolve_org, resolve_workspace
+from app.core.errors import NotFound
+from app.models import Organization, StateVersion
 from app.repositories.state_versions import get_version_by_id
-from app.repositories.workspaces import get_workspace_by_id, get_workspace_by_ref
+from app.repositories.workspaces import get_workspace_by_id
 from app.tfc_api.context import caller, org_scope
 
-# The least a caller may hold to see a workspace at all: outputs-only tokens (terraform_remote_state consumers)
-# must still read the organization, the workspace and its current version's outputs.
-VISIBLE = Action.READ_OUTPUTS
+__all__ = ["VISIBLE", "access", "find_org", "find_version", "find_workspace", "find_workspace_by_id"]
 
 
-def find_org(ref: str, action: str = VISIBLE, workspace_name: str | None = None) -> Organization:
-    """The organization by name, id or external id, with ``action`` authorized; ``NotFound`` when invisible."""
-    org = open_org(caller(), ref, action, workspace_name)
+def find_org(ref: str, action: str = VISIBLE) -> Access:
+    """The caller's access to the organization (name, id or external id), ``action`` authorized on some workspace
+    of it; ``NotFound`` when missing or invisible."""
+    found = resolve_org(caller(), ref)
     scope = org_scope()
-    if scope is not None and scope.id != org.id:
+    if scope is not None and scope.id != found.org.id:
         raise NotFound(f"organization {ref!r} not found")
-    return org
+    found.require(action)
+    return found
 
 
-def find_workspace(org: Organization, ref: str, action: str = VISIBLE) -> Workspace:
+def access(org: Organization) -> Access:
+    """The caller's access to an organization already resolved in this request (answered from memory)."""
+    return access_to(caller(), org)
+
+
+def find_workspace(org: Access, ref: str, action: str = VISIBLE) -> Target:
     """The organization's workspace by name or id, with ``action`` authorized on it."""
-    return _checked(
-        org, get_workspace_by_ref(org, ref), f"workspace {ref!r} not found in organization {org.name!r}", action
-    )
+    return resolve_workspace(org, ref, action, by_id=True, hide_forbidden=True)
 
 
-def find_workspace_by_id(workspace_id: str, action: str = VISIBLE) -> Workspace:
+def find_workspace_by_id(workspace_id: str, action: str = VISIBLE) -> Target:
     """Any visible workspace by id, with ``action`` authorized on it; ``NotFound`` for other organizations' ids."""
     workspace = get_workspace_by_id(workspace_id)
     if workspace is None:
         raise NotFound(f"workspace {workspace_id!r} not found")
     try:
-        org = find_org(workspace.org_id)
-    except (Forbidden, NotFound):
+        return find_workspace(find_org(workspace.org_id), workspace.id, action)
+    except NotFound:
         raise NotFound(f"workspace {workspace_id!r} not found") from None
-    return _checked(org, workspace, f"workspace {workspace_id!r} not found", action)
-
-
-def _checked(org: Organization, workspace: Workspace | None, not_found: str, action: str) -> Workspace:
-    # A workspace the caller may not even see answers exactly like a missing one (404); only a visible workspace
-    # can give a 403 for an action the caller lacks.
-    if workspace is None or not allowed(org, VISIBLE, workspace.name):
-        raise NotFound(not_found)
-    if action != VISIBLE:
-        authorize(caller(), org, action, workspace.name)
-    return workspace
 
 
 def find_version(version_id: str, action: str = VISIBLE) -> StateVersion:
@@ -66,19 +56,6 @@ def find_version(version_id: str, action: str = VISIBLE) -> StateVersion:
         raise NotFound(f"state version {version_id!r} not found")
     try:
         find_workspace_by_id(version.workspace_id, action)
+        return version
     except NotFound:
         raise NotFound(f"state version {version_id!r} not found") from None
-    return version
-
-
-def allowed(org: Organization, action: str, workspace_name: str | None) -> bool:
-    """Whether the caller may do ``action`` (the same check, answered as a bool; memoized for the request)."""
-    cache: dict[tuple[str, str, str | None], bool] = g.setdefault("tfc_allowed", {})
-    key = (org.id, action, workspace_name)
-    if key not in cache:
-        try:
-            authorize(caller(), org, action, workspace_name)
-            cache[key] = True
-        except (Forbidden, NotFound):
-            cache[key] = False
-    return cache[key]

@@ -48,7 +48,7 @@ def version_outputs(version_id: str) -> Response:
 @bp.route("/workspaces/<workspace_id>/current-state-version-outputs")
 def current_outputs(workspace_id: str) -> Response:
     """The outputs of the current version (an empty list when the workspace has no state)."""
-    return _listing(get_current_version(find_workspace_by_id(workspace_id)))
+    return _listing(get_current_version(find_workspace_by_id(workspace_id).workspace))
 
 
 @bp.route("/state-version-outputs/<output_id>")

@@ -31,7 +31,7 @@ def _name_filter() -> list[str]:
 @bp.route("/organizations/<org>/projects")
 def list_projects(org: str) -> Response:
     """The default project (``filter[names]`` / ``q`` that do not match it give an empty list)."""
-    found = find_org(org)
+    found = find_org(org).org
     names = _name_filter()
     items = [] if names and DEFAULT_PROJECT_NAME not in names else [project_resource(found, count_workspaces(found))]
     return collection(items, requested_page(), len(items))
@@ -40,7 +40,7 @@ def list_projects(org: str) -> Response:
 @bp.route("/organizations/<org>/projects", methods=["POST"])
 def create_project(org: str) -> Response:
     """Idempotent for the default project's name; any other name is refused (422)."""
-    found = find_org(org, Action.WRITE)
+    found = find_org(org, Action.WRITE).org
     name = attributes_of(request_body()).get("name")
     if name != DEFAULT_PROJECT_NAME:
         raise UnprocessableProject(
@@ -54,7 +54,7 @@ def create_project(org: str) -> Response:
 def show_project(project_id: str) -> Response:
     """The default project by id."""
     try:
-        found = find_org(org_id_of_project(project_id))
+        found = find_org(org_id_of_project(project_id)).org
     except NotFound:
         raise NotFound(f"project {project_id!r} not found") from None
     return document(project_resource(found, count_workspaces(found)))

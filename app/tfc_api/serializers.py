@@ -12,7 +12,7 @@ from app.extensions import config
 from app.models import Organization, StateVersion, Workspace
 from app.tfc_api.context import principal_user_id
 from app.tfc_api.jsonapi import Resource, ref, resource, rfc3339
-from app.tfc_api.lookup import VISIBLE, allowed
+from app.tfc_api.lookup import VISIBLE, access
 
 DEFAULT_PROJECT_NAME = "Default Project"
 # Remote runs are not built: every workspace executes locally, whatever its stored setting says.
@@ -47,7 +47,7 @@ def user_resource(principal: Principal) -> Resource:
 
 def org_resource(org: Organization) -> Resource:
     """``organizations``: the id is the name, as in TFE; ``external-id`` is our immutable ``org-...`` id."""
-    manage = allowed(org, Action.MANAGE, None)
+    manage = access(org).allows(Action.MANAGE, None)
     return resource(
         "organizations",
         org.name,
@@ -65,7 +65,7 @@ def org_resource(org: Organization) -> Resource:
             "permissions": {
                 "can-update": manage,
                 "can-destroy": manage,
-                "can-create-workspace": allowed(org, Action.WRITE, None),
+                "can-create-workspace": access(org).allows(Action.WRITE, None),
                 "can-create-team": False,
                 "can-manage-users": manage,
             },
@@ -122,7 +122,7 @@ def project_resource(org: Organization, workspace_count: int) -> Resource:
                 "can-read": True,
                 "can-update": False,
                 "can-destroy": False,
-                "can-create-workspace": allowed(org, Action.WRITE, None),
+                "can-create-workspace": access(org).allows(Action.WRITE, None),
             },
         },
         {"organization": ref("organizations", org.name)},
@@ -131,9 +131,9 @@ def project_resource(org: Organization, workspace_count: int) -> Resource:
 
 def workspace_permissions(org: Organization, name: str) -> dict[str, bool]:
     """The caller's permissions on a workspace, from the same check every request passes."""
-    read, write = allowed(org, Action.READ, name), allowed(org, Action.WRITE, name)
-    lock, delete = allowed(org, Action.LOCK, name), allowed(org, Action.DELETE, name)
-    visible = allowed(org, VISIBLE, name)
+    read, write = access(org).allows(Action.READ, name), access(org).allows(Action.WRITE, name)
+    lock, delete = access(org).allows(Action.LOCK, name), access(org).allows(Action.DELETE, name)
+    visible = access(org).allows(VISIBLE, name)
     runs = write and REMOTE_RUNS_AVAILABLE
     return {
         "can-update": write,

@@ -13,7 +13,7 @@ from typing import Any
 
 from flask import Response, request
 
-from app.auth.permissions import Action, authorize
+from app.auth.permissions import Action
 from app.auth.signed_urls import has_signature, signed_query, verify_signed_request
 from app.core.errors import Forbidden, InvalidInput, NotFound
 from app.core.statefile import READ_CHUNK, StateBody
@@ -29,6 +29,7 @@ from app.repositories.state_uploads import (
 )
 from app.repositories.state_versions import (
     UPLOAD_WINDOW_SECONDS,
+    check_write_permission,
     get_current_version,
     get_version,
     get_version_by_id,
@@ -48,7 +49,7 @@ from app.tfc_api.jsonapi import (
     respond,
 )
 from app.tfc_api.locking import require_lock_of
-from app.tfc_api.lookup import allowed, find_org, find_version, find_workspace, find_workspace_by_id
+from app.tfc_api.lookup import access, find_org, find_version, find_workspace, find_workspace_by_id
 from app.tfc_api.outputs import output_resources
 from app.tfc_api.schemas import StateVersionAttributes, load
 from app.tfc_api.serializers import state_version_resource
@@ -83,11 +84,12 @@ def render(version: StateVersion, *, uploads: bool = False, force: bool = False)
     urls: dict[str, str | None] = {}
     workspace = get_workspace_by_id(version.workspace_id)
     if version.status == "finalized" and workspace is not None:
-        if allowed(workspace.organization, Action.READ, workspace.name):
+        may = access(workspace.organization)
+        if may.allows(Action.READ, workspace.name):
             urls["hosted-state-download-url"] = _signed_url("GET", _content_path(version, "download"))
             if version.json_state_key is not None:
                 urls["hosted-json-state-download-url"] = _signed_url("GET", _content_path(version, "json-download"))
-        elif allowed(workspace.organization, Action.READ_OUTPUTS, workspace.name):
+        elif may.allows(Action.READ_OUTPUTS, workspace.name):
             urls["hosted-state-download-url"] = _signed_url("GET", _content_path(version, "outputs-download"))
     if uploads:
         extra = {"force": "1"} if force else {}
@@ -106,7 +108,7 @@ def _document(version: StateVersion, status: int = 200, **options: bool) -> Resp
 @bp.route("/workspaces/<workspace_id>/current-state-version")
 def get_current_state_version(workspace_id: str) -> Response:
     """The current version; 404 when the workspace has no state (Terraform reads that as "no state yet")."""
-    workspace = find_workspace_by_id(workspace_id)
+    workspace = find_workspace_by_id(workspace_id).workspace
     version = get_current_version(workspace)
     if version is None:
         raise NotFound(f"workspace {workspace.name!r} has no state yet")
@@ -122,7 +124,7 @@ def get_state_version(version_id: str) -> Response:
 @bp.route("/workspaces/<workspace_id>/state-versions")
 def list_workspace_state_versions(workspace_id: str) -> Response:
     """The workspace's finalized versions, newest first."""
-    return _listing(find_workspace_by_id(workspace_id, Action.READ))
+    return _listing(find_workspace_by_id(workspace_id, Action.READ).workspace)
 
 
 @bp.route("/state-versions")
@@ -132,7 +134,7 @@ def list_state_versions() -> Response:
     name = request.args.get("filter[workspace][name]")
     if not org_ref or not name:
         raise InvalidInput("filter[organization][name] and filter[workspace][name] are both required")
-    return _listing(find_workspace(find_org(org_ref), name, Action.READ))
+    return _listing(find_workspace(find_org(org_ref), name, Action.READ).workspace)
 
 
 def _listing(workspace: Workspace) -> Response:
@@ -144,11 +146,11 @@ def _listing(workspace: Workspace) -> Response:
 @bp.route("/workspaces/<workspace_id>/state-versions", methods=["POST"])
 def post_state_version(workspace_id: str) -> Response:
     """201 with the new version: inline ``state`` is written now; without it the version is pending an upload."""
-    workspace = find_workspace_by_id(workspace_id, Action.WRITE)  # authorize before reading the body
+    target = find_workspace_by_id(workspace_id, Action.WRITE)  # authorize before reading the body
+    workspace = target.workspace
     attributes = load(StateVersionAttributes(), attributes_of(request_body(_inline_limit())))
     principal = caller()
-    if attributes["force"]:
-        authorize(principal, workspace.organization, Action.DELETE, workspace.name)
+    check_write_permission(target, force=attributes["force"])
     lock_id = require_lock_of(workspace, principal.subject, "creating a state version")
     json_state = decode_copy(attributes["json_state"], "json-state")
     json_outputs = decode_copy(attributes["json_state_outputs"], "json-state-outputs")
@@ -271,7 +273,7 @@ def _signed_version(version_id: str, kind: str, action: str) -> StateVersion | N
 @bp.route("/workspaces/<workspace_id>/state-versions", methods=["PATCH"])
 def rollback_state_version(workspace_id: str) -> Response:
     """Make an earlier version current again (a new version, serial = current + 1); the caller holds the lock."""
-    workspace = find_workspace_by_id(workspace_id, Action.WRITE)
+    workspace = find_workspace_by_id(workspace_id, Action.WRITE).workspace
     target = _rollback_target(request_body())
     lock_id = require_lock_of(workspace, caller().subject, "rolling back")
     version = get_version(workspace, target)

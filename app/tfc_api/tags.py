@@ -33,7 +33,7 @@ def _items(body: dict) -> list:
 @bp.route("/workspaces/<workspace_id>/relationships/tags")
 def list_tags(workspace_id: str) -> Response:
     """The workspace's tags (every key, with or without a value)."""
-    names = sorted(tags_of(find_workspace_by_id(workspace_id)))
+    names = sorted(tags_of(find_workspace_by_id(workspace_id).workspace))
     page = requested_page()
     return collection([tag_resource(name) for name in paginate(names, page)], page, len(names))
 
@@ -41,7 +41,7 @@ def list_tags(workspace_id: str) -> Response:
 @bp.route("/workspaces/<workspace_id>/relationships/tags", methods=["POST"])
 def add_tags(workspace_id: str) -> Response:
     """Add plain tags (idempotent; a key that has a value keeps it); 204."""
-    workspace = find_workspace_by_id(workspace_id, Action.WRITE)
+    workspace = find_workspace_by_id(workspace_id, Action.WRITE).workspace
     added = plain_tags(_items(request_body()))
     update_workspace(workspace, caller().subject, tags=with_plain_tags(tags_of(workspace), added))
     return respond(None, 204)
@@ -50,7 +50,7 @@ def add_tags(workspace_id: str) -> Response:
 @bp.route("/workspaces/<workspace_id>/relationships/tags", methods=["DELETE"])
 def remove_tags(workspace_id: str) -> Response:
     """Remove tags by key; 204."""
-    workspace = find_workspace_by_id(workspace_id, Action.WRITE)
+    workspace = find_workspace_by_id(workspace_id, Action.WRITE).workspace
     doomed = plain_tags(_items(request_body()))
     update_workspace(workspace, caller().subject, tags=without(tags_of(workspace), doomed))
     return respond(None, 204)
@@ -59,19 +59,19 @@ def remove_tags(workspace_id: str) -> Response:
 @bp.route("/workspaces/<workspace_id>/tag-bindings")
 def list_tag_bindings(workspace_id: str) -> Response:
     """The workspace's tags as key/value bindings (a plain tag has an empty value)."""
-    return _bindings(find_workspace_by_id(workspace_id), "tag-bindings")
+    return _bindings(find_workspace_by_id(workspace_id).workspace, "tag-bindings")
 
 
 @bp.route("/workspaces/<workspace_id>/effective-tag-bindings")
 def list_effective_tag_bindings(workspace_id: str) -> Response:
     """The same bindings: there are no projects to inherit from."""
-    return _bindings(find_workspace_by_id(workspace_id), "effective-tag-bindings")
+    return _bindings(find_workspace_by_id(workspace_id).workspace, "effective-tag-bindings")
 
 
 @bp.route("/workspaces/<workspace_id>/tag-bindings", methods=["PATCH"])
 def patch_tag_bindings(workspace_id: str) -> Response:
     """Add bindings or change the values of existing keys (others stay); answers every binding."""
-    workspace = find_workspace_by_id(workspace_id, Action.WRITE)
+    workspace = find_workspace_by_id(workspace_id, Action.WRITE).workspace
     bindings = tag_bindings(_items(request_body()))
     if not bindings:
         raise InvalidInput("send at least one tag binding")

@@ -6,14 +6,15 @@ from typing import Any
 
 from flask import Response, request
 
-from app.auth.permissions import Action, allowed_names, authorize, sees_every_workspace
-from app.core.errors import Conflict, InvalidInput, LockConflict
+from app.auth.access import Target
+from app.auth.permissions import Action
+from app.core.errors import InvalidInput
 from app.core.locks import HeldLock
 from app.models import StateVersion, Workspace
-from app.repositories.audit import record_event
+from app.repositories import state_versions as versions
 from app.repositories.locks import get_lock
 from app.repositories.names import check_name
-from app.repositories.state_versions import delete_workspace_state, get_current_version, get_versions_by_ids
+from app.repositories.state_versions import get_current_version, get_versions_by_ids
 from app.repositories.tags import check_key, check_value, only_keys, tags_of, with_bindings, with_plain_tags
 from app.repositories.workspaces import (
     create_workspace,
@@ -23,9 +24,8 @@ from app.repositories.workspaces import (
     update_workspace,
 )
 from app.tfc_api import bp
-from app.tfc_api.context import caller
 from app.tfc_api.jsonapi import Resource, attributes_of, collection, document, request_body, requested_page, respond
-from app.tfc_api.locking import LOCK_ID_PREFIX, describe, lock_details
+from app.tfc_api.locking import LOCK_ID_PREFIX, lock_details
 from app.tfc_api.lookup import VISIBLE, find_org, find_workspace, find_workspace_by_id
 from app.tfc_api.schemas import WorkspaceAttributes, load, plain_tags, relationship_list, tag_bindings
 from app.tfc_api.serializers import default_project_id, workspace_resource
@@ -95,14 +95,15 @@ def _settings(attributes: dict[str, Any]) -> dict[str, Any]:
 @bp.route("/organizations/<org>/workspaces")
 def list_workspaces(org: str) -> Response:
     """A page of workspaces by name: ``search[name]`` (prefix), ``search[tags]``, ``filter[project][id]``."""
-    found = find_org(org)
+    access = find_org(org)
+    found = access.org
     page = requested_page()
     project = request.args.get("filter[project][id]")
     if project and project != default_project_id(found):
         return collection([], page, 0)
     tags, bindings = _tag_filters()
     prefix = request.args.get("search[name]") or None
-    if sees_every_workspace(caller(), found, VISIBLE):
+    if access.sees_every_workspace(VISIBLE):
         items, total = search_workspaces(
             found, prefix=prefix, tags=tags, bindings=bindings, offset=page.offset, limit=page.size
         )
@@ -110,7 +111,7 @@ def list_workspaces(org: str) -> Response:
     # RBAC rules are name globs, so a restricted caller's listing is filtered by name before paging: pages are full
     # and the total counts only what the caller may see.
     candidates = search_workspace_names(found, prefix=prefix, tags=tags, bindings=bindings)
-    names = allowed_names(caller(), found, VISIBLE, candidates)
+    names = access.allowed_names(VISIBLE, candidates)
     shown = get_workspaces_by_names(found, names[page.offset : page.offset + page.size])
     return collection(render_many(shown), page, len(names))
 
@@ -123,24 +124,23 @@ def post_workspace(org: str) -> Response:
     name = attributes.get("name")
     if not name:
         raise InvalidInput("data.attributes.name is required")
-    found = find_org(org, Action.WRITE, name)
-    actor = caller().subject
+    access = find_org(org)
+    access.require(Action.WRITE, name)
     tags = _tags_requested(body, attributes, {})
-    workspace = create_workspace(found, name, actor, tags=tags, **_settings(attributes))
-    record_event("workspace.create", "ok", actor, workspace=workspace)
+    workspace = create_workspace(access.org, name, access.actor, tags=tags, **_settings(attributes))
     return document(render(workspace), 201)
 
 
 @bp.route("/organizations/<org>/workspaces/<name>")
 def get_workspace(org: str, name: str) -> Response:
     """One workspace by name (or id)."""
-    return document(render(find_workspace(find_org(org), name)))
+    return document(render(find_workspace(find_org(org), name).workspace))
 
 
 @bp.route("/workspaces/<workspace_id>")
 def get_workspace_by_id(workspace_id: str) -> Response:
     """One workspace by id."""
-    return document(render(find_workspace_by_id(workspace_id)))
+    return document(render(find_workspace_by_id(workspace_id).workspace))
 
 
 @bp.route("/organizations/<org>/workspaces/<name>", methods=["PATCH"])
@@ -155,15 +155,16 @@ def patch_workspace_by_id(workspace_id: str) -> Response:
     return _update(find_workspace_by_id(workspace_id, Action.WRITE))
 
 
-def _update(workspace: Workspace) -> Response:
+def _update(target: Target) -> Response:
+    workspace = target.workspace
     body = request_body()
     attributes = load(WorkspaceAttributes(), attributes_of(body))
     tags = _tags_requested(body, attributes, tags_of(workspace))
     name = attributes.get("name") or None
     if name is not None and name != workspace.name:
         # A rename writes under the new name too: "dev-* only" must not become "prod-app".
-        authorize(caller(), workspace.organization, Action.WRITE, check_name("workspace", name))
-    update_workspace(workspace, caller().subject, name=name, tags=tags, **_settings(attributes))
+        target.access.require(Action.WRITE, check_name("workspace", name))
+    update_workspace(workspace, target.actor, name=name, tags=tags, **_settings(attributes))
     return document(render(workspace))
 
 
@@ -191,15 +192,6 @@ def safe_delete_workspace_by_id(workspace_id: str) -> Response:
     return _delete(find_workspace_by_id(workspace_id, Action.DELETE), safe=True)
 
 
-def _delete(workspace: Workspace, safe: bool) -> Response:
-    holder = get_lock(workspace)
-    if holder is not None:
-        raise LockConflict(f"workspace {workspace.name!r} is locked by {describe(holder)}; unlock it first", holder)
-    current = get_current_version(workspace)
-    if safe and current is not None and current.resource_count > 0:
-        raise Conflict(
-            f"workspace {workspace.name!r} still manages {current.resource_count} resource(s); destroy "
-            "them first, or delete the workspace without safe-delete"
-        )
-    delete_workspace_state(workspace, caller().subject)
+def _delete(target: Target, safe: bool) -> Response:
+    versions.delete_workspace(target, safe=safe)
     return respond(None, 204)

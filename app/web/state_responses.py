@@ -9,7 +9,20 @@ from itertools import chain
 from flask import Response
 
 from app.models import StateVersion
-from app.repositories.state_versions import JSON_STATE, open_copy, open_version, outputs_document
+from app.repositories.guard import WorkspaceGuard
+from app.repositories.state_versions import (
+    JSON_STATE,
+    open_copy,
+    open_version,
+    outputs_document,
+    readable_current_version,
+)
+
+
+def current_state_response(guard: WorkspaceGuard) -> Response:
+    """The workspace's current state as the caller may read it: all of it, or its outputs only."""
+    version, full = readable_current_version(guard)
+    return state_response(version) if full else outputs_state_response(version)
 
 
 def state_response(version: StateVersion) -> Response:
