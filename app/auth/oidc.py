@@ -23,8 +23,9 @@ from joserfc.errors import JoseError
 from werkzeug.wrappers import Response
 
 from app.core.errors import NotFound
+from app.extensions import config as current_config
 from app.models import Organization, User
-from app.repositories.orgs import get_org_by_name, join_org
+from app.repositories.orgs import get_org_by_name, join_org, list_member_orgs
 from app.repositories.users import ensure_user, set_email
 from config import Config
 
@@ -179,22 +180,18 @@ def _checked_answer() -> Iterator[None]:
 
 
 def _configured_issuer() -> str:
-    from app.extensions import config
-
-    return str(config().auth_issuer)
+    return str(current_config().auth_issuer)
 
 
 def identity_from_claims(claims: dict[str, Any]) -> Identity:
     """Subject, email (only when the provider says it is verified, or says nothing) and groups."""
-    from app.extensions import config
-
     subject = claims.get("sub")
     if not isinstance(subject, str) or not subject or len(subject) > 255:
         raise SignInFailed("the id token has no usable subject")
     email = claims.get("email")
     if not isinstance(email, str) or claims.get("email_verified") is False or len(email) > 255:
         email = None
-    raw_groups = claims.get(config().auth_groups_claim, [])
+    raw_groups = claims.get(current_config().auth_groups_claim, [])
     if isinstance(raw_groups, str):
         raw_groups = [raw_groups]
     groups = tuple(g for g in raw_groups if isinstance(g, str)) if isinstance(raw_groups, list) else ()
@@ -204,11 +201,9 @@ def identity_from_claims(claims: dict[str, Any]) -> Identity:
 def sign_in_user(identity: Identity) -> tuple[User, list[Organization]]:
     """The user for ``identity`` (created on first sign-in), email from the provider, and the organizations its
     groups map to, joined now with the mapped role (new members without one get the ``default`` role)."""
-    from app.extensions import config
-
     user = ensure_user(identity.subject, identity.email)
     orgs: dict[str, Organization] = {}
-    for group, org_name, role in config().auth_group_orgs:
+    for group, org_name, role in current_config().auth_group_orgs:
         if group not in identity.groups:
             continue
         org = get_org_by_name(org_name)
@@ -223,3 +218,19 @@ def sign_in_user(identity: Identity) -> tuple[User, list[Organization]]:
     first_org = next(iter(orgs), None)
     set_email(user, identity.email, identity.subject, "oidc", first_org)
     return user, list(orgs.values())
+
+
+def token_org(user: User, mapped: list[Organization]) -> tuple[Organization | None, str]:
+    """The one organization a sign-in token (``terraform login``, ``/v1/auth/exchange``) belongs to.
+
+    With ``OPENTACO_AUTH_GROUP_ORGS`` it is the organization the user's current groups map to, so leaving the
+    group at the identity provider stops new tokens at once; without a mapping, the user's one membership. A user
+    in several organizations gets no token here (an administrator issues one with ``flask tokens create``).
+    """
+    candidates = mapped if current_config().auth_group_orgs else list_member_orgs(user.id)
+    if len(candidates) == 1:
+        return candidates[0], ""
+    if not candidates:
+        return None, f"{user.subject} belongs to no organization on this server"
+    names = ", ".join(sorted(org.name for org in candidates))
+    return None, f"{user.subject} belongs to several organizations ({names}); terraform login needs exactly one"

@@ -18,11 +18,12 @@ from app.auth.access import Access, Target, access_to, may_see, resolve_workspac
 from app.auth.principal import Principal
 from app.auth.webhook import current_webhook_caller, unknown_org
 from app.core.errors import InvalidInput, NotFound
+from app.core.json_input import parse_json
 from app.internal import bp
 from app.models import Organization
 from app.repositories.orgs import get_org
 from app.web.paging import Page, parse_page
-from app.web.request_body import parse_json, read_small_body
+from app.web.request_body import read_small_body
 
 INTERNAL = "internal"
 V1 = "v1"

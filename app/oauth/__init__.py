@@ -20,12 +20,6 @@ from flask import Blueprint, Response, jsonify
 
 bp = Blueprint("oauth", __name__, url_prefix="/oauth")
 
-# The one client Terraform's login.v1 names in discovery; public (no secret), so PKCE S256 is mandatory.
-TERRAFORM_CLIENT_ID = "terraform-cli"
-# Terraform listens on 127.0.0.1 at a random port of the advertised range and names "localhost" in its redirect URI.
-LOOPBACK_HOSTS = ("localhost", "127.0.0.1")
-LOGIN_PORTS = (10000, 10010)
-
 
 class OAuthProblem(Exception):
     """An OAuth error: ``error`` is an RFC 6749 / RFC 7636 code, ``description`` is safe to show (no secrets)."""

@@ -11,13 +11,12 @@ from authlib.oauth2.rfc7636.challenge import CODE_CHALLENGE_PATTERN
 from flask import abort, redirect, request, session
 from werkzeug.wrappers import Response
 
-from app.auth.oidc import SignInFailed, finish_sign_in, sign_in_user, start_sign_in
+from app.auth.oidc import SignInFailed, finish_sign_in, sign_in_user, start_sign_in, token_org
+from app.core.terraform_login import LOGIN_PORTS, LOOPBACK_HOSTS, TERRAFORM_CLIENT_ID
 from app.extensions import config
-from app.models import Organization, User
-from app.oauth import LOGIN_PORTS, LOOPBACK_HOSTS, TERRAFORM_CLIENT_ID, OAuthProblem, bp, error_page
+from app.oauth import OAuthProblem, bp, error_page
 from app.repositories.oauth_codes import issue_code
-from app.repositories.orgs import list_member_orgs
-from app.tfc_api.context import site_url
+from app.web.urls import site_url
 
 log = logging.getLogger("statesman.oauth")
 
@@ -124,19 +123,3 @@ def callback() -> Response:
     code = issue_code(TERRAFORM_CLIENT_ID, pending["redirect_uri"], pending["code_challenge"], user, org)
     log.info("terraform login: code issued for %s in organization %s", user.subject, org.name)
     return _back_to_client(pending["redirect_uri"], pending["state"], code=code)
-
-
-def token_org(user: User, mapped: list[Organization]) -> tuple[Organization | None, str]:
-    """The one organization a sign-in token (``terraform login``, ``/v1/auth/exchange``) belongs to.
-
-    With ``OPENTACO_AUTH_GROUP_ORGS`` it is the organization the user's current groups map to, so leaving the
-    group at the identity provider stops new tokens at once; without a mapping, the user's one membership. A user
-    in several organizations gets no token here (an administrator issues one with ``flask tokens create``).
-    """
-    candidates = mapped if config().auth_group_orgs else list_member_orgs(user.id)
-    if len(candidates) == 1:
-        return candidates[0], ""
-    if not candidates:
-        return None, f"{user.subject} belongs to no organization on this server"
-    names = ", ".join(sorted(org.name for org in candidates))
-    return None, f"{user.subject} belongs to several organizations ({names}); terraform login needs exactly one"

@@ -8,8 +8,9 @@ from datetime import timedelta
 from authlib.oauth2.rfc7636.challenge import CODE_VERIFIER_PATTERN, create_s256_code_challenge
 from flask import Response, abort, jsonify, request
 
+from app.core.terraform_login import TERRAFORM_CLIENT_ID
 from app.extensions import config
-from app.oauth import TERRAFORM_CLIENT_ID, OAuthProblem, bp, error_json
+from app.oauth import OAuthProblem, bp, error_json
 from app.repositories.oauth_codes import CodeRefused, redeem_code, token_for_grant
 
 

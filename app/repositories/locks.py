@@ -6,11 +6,11 @@ import json
 from typing import Any
 
 from app.core.errors import Conflict, InvalidInput, LockConflict
+from app.core.json_input import parse_json
 from app.core.locks import HeldLock
 from app.extensions import config, drivers
 from app.models import Workspace
 from app.repositories.audit import record_event
-from app.web.request_body import parse_json
 
 LOCKINFO_FIELDS = ("ID", "Operation", "Info", "Who", "Version", "Created", "Path")
 MAX_LOCKINFO_BYTES = 64 * 1024

@@ -8,15 +8,14 @@ internal door point at the forwarded host under ``/tfe/api/v2``, which the proxy
 from __future__ import annotations
 
 import hashlib
-from urllib.parse import urlsplit
 
 from flask import request
 
 from app.auth import current_principal
 from app.auth.principal import Principal
 from app.auth.webhook import current_webhook_caller
-from app.extensions import config
 from app.models import Organization
+from app.web.urls import site_url
 
 PUBLIC_MOUNT = "/api/v2"
 OPENTACO_MOUNT = "/tfe/api/v2"
@@ -56,16 +55,6 @@ def api_base_url() -> str:
     if is_internal_door():
         return _forwarded_origin() + OPENTACO_MOUNT
     return site_url() + MOUNTS.get(request.blueprint or "", PUBLIC_MOUNT)
-
-
-def site_url() -> str:
-    """``OPENTACO_PUBLIC_BASE_URL`` when set, else the scheme and host the request used."""
-    return config().public_base_url or request.host_url.rstrip("/")
-
-
-def site_path_prefix() -> str:
-    """The path part of ``OPENTACO_PUBLIC_BASE_URL`` (``/statesman``), or empty."""
-    return urlsplit(config().public_base_url or "").path.rstrip("/")
 
 
 def _forwarded_origin() -> str:

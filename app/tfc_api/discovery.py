@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify, render_template_string, request
 
+from app.core.terraform_login import LOGIN_PORTS, TERRAFORM_CLIENT_ID
 from app.extensions import config
-from app.oauth import LOGIN_PORTS, TERRAFORM_CLIENT_ID
 from app.tfc_api import bp
-from app.tfc_api.context import PUBLIC_MOUNT, site_path_prefix
+from app.tfc_api.context import PUBLIC_MOUNT
 from app.web.error_pages import TFC_PREFIXES
+from app.web.urls import site_path_prefix
 
 well_known = Blueprint("tfc_discovery", __name__)
 

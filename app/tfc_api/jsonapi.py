@@ -11,8 +11,9 @@ from typing import Any
 from flask import Response, request
 
 from app.core.errors import InvalidInput
+from app.core.json_input import parse_json
 from app.web.paging import Page, parse_page
-from app.web.request_body import parse_json, read_small_body
+from app.web.request_body import read_small_body
 
 MEDIA_TYPE = "application/vnd.api+json"
 DEFAULT_PAGE_SIZE = 20

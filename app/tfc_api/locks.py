@@ -12,10 +12,10 @@ from app.repositories.locks import force_unlock_workspace, get_lock, lock_worksp
 from app.repositories.state_uploads import check_no_pending_upload
 from app.tfc_api import bp
 from app.tfc_api.context import caller
+from app.tfc_api.documents import render_workspace
 from app.tfc_api.jsonapi import attributes_of, document, request_body
 from app.tfc_api.locking import describe, is_held_by, new_lock_info
 from app.tfc_api.lookup import find_workspace_by_id
-from app.tfc_api.workspaces import render
 
 MAX_REASON = 1000
 
@@ -41,7 +41,7 @@ def lock(workspace_id: str) -> Response:
     principal = caller()
     lock_id, info = new_lock_info(principal, reason)
     lock_workspace(workspace, lock_id, info, principal.subject)  # atomic: a racing locker gets the conflict
-    return document(render(workspace))
+    return document(render_workspace(workspace))
 
 
 @bp.route("/workspaces/<workspace_id>/actions/unlock", methods=["POST"])
@@ -63,7 +63,7 @@ def unlock(workspace_id: str) -> Response:
             )
         check_no_pending_upload(workspace)
         unlock_workspace(workspace, holder.lock_id, principal.subject)
-    return document(render(workspace))
+    return document(render_workspace(workspace))
 
 
 @bp.route("/workspaces/<workspace_id>/actions/force-unlock", methods=["POST"])
@@ -71,4 +71,4 @@ def force_unlock(workspace_id: str) -> Response:
     """Clear whatever lock is held (``FORCE_UNLOCK_ENABLED``; 409 when it is off)."""
     workspace = find_workspace_by_id(workspace_id, Action.LOCK).workspace
     force_unlock_workspace(workspace, caller().subject)
-    return document(render(workspace))
+    return document(render_workspace(workspace))

@@ -2,35 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from flask import Response
 
 from app.core.errors import NotFound
 from app.models import StateVersion
 from app.repositories.state_versions import get_current_version, read_outputs
 from app.tfc_api import bp
-from app.tfc_api.jsonapi import Resource, collection, document, paginate, requested_page
+from app.tfc_api.documents import exact_type, output_resources
+from app.tfc_api.jsonapi import collection, document, paginate, requested_page
 from app.tfc_api.lookup import find_version, find_workspace_by_id
 from app.tfc_api.serializers import output_resource, parse_output_id
-
-
-def output_resources(version: StateVersion, reveal: bool = False) -> list[Resource]:
-    """Every output of a finalized version (sensitive values hidden unless ``reveal``)."""
-    if version.status != "finalized":
-        return []
-    return [
-        output_resource(version, name, exact_type(version, name, spec), reveal)
-        for name, spec in read_outputs(version).items()
-        if isinstance(spec, dict)
-    ]
-
-
-def exact_type(version: StateVersion, name: str, spec: dict[str, Any]) -> dict[str, Any]:
-    """The output with the type from the version's summary, which holds Terraform's JSON-outputs type when sent."""
-    summary = (version.outputs or {}).get(name)
-    detailed = summary.get("type") if isinstance(summary, dict) else None
-    return {**spec, "type": detailed} if detailed is not None else spec
 
 
 def _listing(version: StateVersion | None) -> Response:

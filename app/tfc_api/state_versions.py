@@ -39,6 +39,7 @@ from app.repositories.state_versions import (
 from app.repositories.workspaces import get_workspace_by_id
 from app.tfc_api import bp
 from app.tfc_api.context import api_base_url, caller
+from app.tfc_api.documents import output_resources
 from app.tfc_api.jsonapi import (
     Resource,
     attributes_of,
@@ -50,7 +51,6 @@ from app.tfc_api.jsonapi import (
 )
 from app.tfc_api.locking import require_lock_of
 from app.tfc_api.lookup import access, find_org, find_version, find_workspace, find_workspace_by_id
-from app.tfc_api.outputs import output_resources
 from app.tfc_api.schemas import StateVersionAttributes, load
 from app.tfc_api.serializers import state_version_resource
 from app.web.request_body import check_declared_size, receive_state

@@ -9,12 +9,8 @@ from flask import Response, request
 from app.auth.access import Target
 from app.auth.permissions import Action
 from app.core.errors import InvalidInput
-from app.core.locks import HeldLock
-from app.models import StateVersion, Workspace
 from app.repositories import state_versions as versions
-from app.repositories.locks import get_lock
 from app.repositories.names import check_name
-from app.repositories.state_versions import get_current_version, get_versions_by_ids
 from app.repositories.tags import check_key, check_value, only_keys, tags_of, with_bindings, with_plain_tags
 from app.repositories.workspaces import (
     create_workspace,
@@ -24,31 +20,14 @@ from app.repositories.workspaces import (
     update_workspace,
 )
 from app.tfc_api import bp
-from app.tfc_api.jsonapi import Resource, attributes_of, collection, document, request_body, requested_page, respond
-from app.tfc_api.locking import LOCK_ID_PREFIX, lock_details
+from app.tfc_api.documents import render_workspace, render_workspaces
+from app.tfc_api.jsonapi import attributes_of, collection, document, request_body, requested_page, respond
 from app.tfc_api.lookup import VISIBLE, find_org, find_workspace, find_workspace_by_id
 from app.tfc_api.schemas import WorkspaceAttributes, load, plain_tags, relationship_list, tag_bindings
-from app.tfc_api.serializers import default_project_id, workspace_resource
+from app.tfc_api.serializers import default_project_id
 
 _SETTINGS = ("terraform_version", "auto_apply", "working_directory", "execution_mode")
 MAX_TAG_FILTERS = 50
-
-
-def render(workspace: Workspace) -> Resource:
-    """One workspace with its current version and lock."""
-    return _resource(workspace, get_current_version(workspace), get_lock(workspace))
-
-
-def render_many(workspaces: list[Workspace]) -> list[Resource]:
-    """Several workspaces, their current versions fetched in one query."""
-    versions = get_versions_by_ids([w.current_version_id for w in workspaces if w.current_version_id])
-    return [_resource(w, versions.get(w.current_version_id or ""), get_lock(w)) for w in workspaces]
-
-
-def _resource(workspace: Workspace, current: StateVersion | None, holder: HeldLock | None) -> Resource:
-    info = lock_details(holder) if holder else {}
-    locked_by = info.get("UserID") if holder and holder.lock_id.startswith(LOCK_ID_PREFIX) else None
-    return workspace_resource(workspace, current, holder, locked_by, str(info.get("Info") or ""))
 
 
 def _tags_requested(body: dict[str, Any], attributes: dict[str, Any], current: dict[str, str]) -> dict[str, str] | None:
@@ -107,13 +86,13 @@ def list_workspaces(org: str) -> Response:
         items, total = search_workspaces(
             found, prefix=prefix, tags=tags, bindings=bindings, offset=page.offset, limit=page.size
         )
-        return collection(render_many(items), page, total)
+        return collection(render_workspaces(items), page, total)
     # RBAC rules are name globs, so a restricted caller's listing is filtered by name before paging: pages are full
     # and the total counts only what the caller may see.
     candidates = search_workspace_names(found, prefix=prefix, tags=tags, bindings=bindings)
     names = access.allowed_names(VISIBLE, candidates)
     shown = get_workspaces_by_names(found, names[page.offset : page.offset + page.size])
-    return collection(render_many(shown), page, len(names))
+    return collection(render_workspaces(shown), page, len(names))
 
 
 @bp.route("/organizations/<org>/workspaces", methods=["POST"])
@@ -128,19 +107,19 @@ def post_workspace(org: str) -> Response:
     access.require(Action.WRITE, name)
     tags = _tags_requested(body, attributes, {})
     workspace = create_workspace(access.org, name, access.actor, tags=tags, **_settings(attributes))
-    return document(render(workspace), 201)
+    return document(render_workspace(workspace), 201)
 
 
 @bp.route("/organizations/<org>/workspaces/<name>")
 def get_workspace(org: str, name: str) -> Response:
     """One workspace by name (or id)."""
-    return document(render(find_workspace(find_org(org), name).workspace))
+    return document(render_workspace(find_workspace(find_org(org), name).workspace))
 
 
 @bp.route("/workspaces/<workspace_id>")
 def get_workspace_by_id(workspace_id: str) -> Response:
     """One workspace by id."""
-    return document(render(find_workspace_by_id(workspace_id).workspace))
+    return document(render_workspace(find_workspace_by_id(workspace_id).workspace))
 
 
 @bp.route("/organizations/<org>/workspaces/<name>", methods=["PATCH"])
@@ -165,7 +144,7 @@ def _update(target: Target) -> Response:
         # A rename writes under the new name too: "dev-* only" must not become "prod-app".
         target.access.require(Action.WRITE, check_name("workspace", name))
     update_workspace(workspace, target.actor, name=name, tags=tags, **_settings(attributes))
-    return document(render(workspace))
+    return document(render_workspace(workspace))
 
 
 @bp.route("/organizations/<org>/workspaces/<name>", methods=["DELETE"])

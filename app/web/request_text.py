@@ -2,7 +2,7 @@
 
 PostgreSQL cannot store NUL in text and its driver raises on it mid-query, so a NUL anywhere a view might pass
 on (a name, an id, ``?org=``, ``X-User-ID``) is refused once here, before any view runs, as a 400 in the API's
-own error shape. Bodies are checked by ``app.web.request_body.parse_json``.
+own error shape. Bodies are checked by ``app.core.json_input.parse_json``.
 """
 
 from __future__ import annotations

@@ -1,0 +1,52 @@
+"""Resources built from several rows: a workspace with its current version and lock, a version's outputs.
+
+Shared by the resource modules that answer with them (workspaces, locks, state versions, outputs), so no view module
+imports another.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from app.core.locks import HeldLock
+from app.models import StateVersion, Workspace
+from app.repositories.locks import get_lock, lock_details
+from app.repositories.state_versions import get_current_version, get_versions_by_ids, read_outputs
+from app.tfc_api.jsonapi import Resource
+from app.tfc_api.locking import LOCK_ID_PREFIX
+from app.tfc_api.serializers import output_resource, workspace_resource
+
+
+def render_workspace(workspace: Workspace) -> Resource:
+    """One workspace with its current version and lock."""
+    return _resource(workspace, get_current_version(workspace), get_lock(workspace))
+
+
+def render_workspaces(workspaces: list[Workspace]) -> list[Resource]:
+    """Several workspaces, their current versions fetched in one query."""
+    versions = get_versions_by_ids([w.current_version_id for w in workspaces if w.current_version_id])
+    return [_resource(w, versions.get(w.current_version_id or ""), get_lock(w)) for w in workspaces]
+
+
+def _resource(workspace: Workspace, current: StateVersion | None, holder: HeldLock | None) -> Resource:
+    info = lock_details(holder) if holder else {}
+    locked_by = info.get("UserID") if holder and holder.lock_id.startswith(LOCK_ID_PREFIX) else None
+    return workspace_resource(workspace, current, holder, locked_by, str(info.get("Info") or ""))
+
+
+def output_resources(version: StateVersion, reveal: bool = False) -> list[Resource]:
+    """Every output of a finalized version (sensitive values hidden unless ``reveal``)."""
+    if version.status != "finalized":
+        return []
+    return [
+        output_resource(version, name, exact_type(version, name, spec), reveal)
+        for name, spec in read_outputs(version).items()
+        if isinstance(spec, dict)
+    ]
+
+
+def exact_type(version: StateVersion, name: str, spec: dict[str, Any]) -> dict[str, Any]:
+    """The output with the type from the version's summary, which holds Terraform's JSON-outputs type when sent."""
+    summary = (version.outputs or {}).get(name)
+    detailed = summary.get("type") if isinstance(summary, dict) else None
+    return {**spec, "type": detailed} if detailed is not None else spec
