@@ -14,7 +14,8 @@ from werkzeug.wrappers import Response
 from app.auth.oidc import SignInFailed, finish_sign_in, sign_in_user, start_sign_in
 from app.extensions import config
 from app.models import Organization, User
-from app.oauth import LOGIN_PORTS, LOOPBACK_HOSTS, TERRAFORM_CLIENT_ID, OAuthProblem, bp, error_page
+from app.oauth.blueprint import LOGIN_PORTS, LOOPBACK_HOSTS, TERRAFORM_CLIENT_ID, bp
+from app.oauth.errors import OAuthProblem, error_page
 from app.repositories.oauth_codes import issue_code
 from app.repositories.orgs import list_member_orgs
 from app.tfc_api.context import site_url

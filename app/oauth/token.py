@@ -9,7 +9,8 @@ from authlib.oauth2.rfc7636.challenge import CODE_VERIFIER_PATTERN, create_s256_
 from flask import Response, abort, jsonify, request
 
 from app.extensions import config
-from app.oauth import TERRAFORM_CLIENT_ID, OAuthProblem, bp, error_json
+from app.oauth.blueprint import TERRAFORM_CLIENT_ID, bp
+from app.oauth.errors import OAuthProblem, error_json
 from app.repositories.oauth_codes import CodeRefused, redeem_code, token_for_grant
 
 

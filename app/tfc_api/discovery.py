@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, jsonify, render_template_string, request
 
 from app.extensions import config
-from app.oauth import LOGIN_PORTS, TERRAFORM_CLIENT_ID
+from app.oauth.blueprint import LOGIN_PORTS, TERRAFORM_CLIENT_ID
 from app.tfc_api import bp
 from app.tfc_api.context import PUBLIC_MOUNT, site_path_prefix
 from app.web.error_pages import TFC_PREFIXES
