@@ -9,7 +9,7 @@ from flask import Response
 from app.core.errors import NotFound
 from app.models import StateVersion
 from app.repositories.state_versions import get_current_version, read_outputs
-from app.tfc_api import bp
+from app.tfc_api.blueprint import bp
 from app.tfc_api.jsonapi import Resource, collection, document, paginate, requested_page
 from app.tfc_api.lookup import find_version, find_workspace_by_id
 from app.tfc_api.serializers import output_resource, parse_output_id

@@ -22,7 +22,7 @@ from app.repositories.workspaces import (
     search_workspaces,
     update_workspace,
 )
-from app.tfc_api import bp
+from app.tfc_api.blueprint import bp
 from app.tfc_api.context import caller
 from app.tfc_api.jsonapi import Resource, attributes_of, collection, document, request_body, requested_page, respond
 from app.tfc_api.locking import LOCK_ID_PREFIX, describe, lock_details
