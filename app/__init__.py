@@ -97,8 +97,8 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(health.bp)
     app.register_blueprint(oauth.bp)
     app.register_blueprint(exchange.bp)
-    app.register_blueprint(http_backend.bp)
-    app.register_blueprint(internal.bp)
+    http_backend.register(app)
+    internal.register(app)
     tfc_api.register(app)
 
 

@@ -6,7 +6,7 @@ from flask import Response
 
 from app.auth import current_principal
 from app.auth.permissions import Action
-from app.http_backend import bp
+from app.http_backend.blueprint import bp
 from app.http_backend.targets import resolve, unit_org
 from app.repositories.locks import (
     MAX_LOCKINFO_BYTES,

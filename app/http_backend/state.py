@@ -7,7 +7,7 @@ from flask import Response, request
 from app.auth.access import resolve_workspace
 from app.auth.permissions import Action
 from app.extensions import config
-from app.http_backend import bp
+from app.http_backend.blueprint import bp
 from app.http_backend.targets import resolve, resolve_org_of, unit_org
 from app.repositories.state_versions import check_write_permission, delete_workspace, write_actions, write_state
 from app.web.request_body import receive_state

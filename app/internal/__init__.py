@@ -2,14 +2,23 @@
 
 ``/internal/api/*`` is the web UI's door (webhook secret, ``X-User-ID``, ``X-Org-ID``; absent unless
 ``OPENTACO_ENABLE_INTERNAL_ENDPOINTS`` is set); ``/v1/*`` is the door for people and CLIs (API token or JWT,
-organization from the token or ``?org=``). Both reach the same view functions (see ``door.route``), and every
-view checks permissions through ``app.auth.permissions.authorize`` like the other APIs.
+organization from the token or ``?org=``). The blueprint is mounted at both (see ``door.MOUNTS``), so both reach
+the same view functions, and every view checks permissions through ``app.auth.permissions.authorize`` like the
+other APIs.
 """
 
 from __future__ import annotations
 
-from flask import Blueprint
+from flask import Flask
 
-bp = Blueprint("internal", __name__)
+from app.internal import audit, errors, locks, orgs, rbac, units, users, versions
+from app.internal.blueprint import bp
+from app.internal.door import MOUNTS
+from app.web.mounting import mount
 
-from app.internal import audit, errors, locks, orgs, rbac, units, users, versions  # noqa: E402,F401  (routes)
+__all__ = ["audit", "bp", "errors", "locks", "orgs", "rbac", "register", "units", "users", "versions"]
+
+
+def register(app: Flask) -> None:
+    """Mount the management API at both doors; its errors render the same for unmatched URLs under them."""
+    mount(app, bp, MOUNTS, errors.render_error)

@@ -1,7 +1,9 @@
-"""The two doors: registering each view under ``/internal/api`` and ``/v1``, and who the caller is.
+"""The two doors, ``/internal/api`` and ``/v1``, and who the caller is.
 
-A view is written once and decorated with ``route``; authentication happens before it runs, by the door the
-request came through. Views read the caller with ``caller()`` and the organization with ``require_org()``.
+A view is written once and decorated with ``route``; the blueprint is mounted once per door (``MOUNTS``: the
+registration name is the door's name), and authentication happens before the view runs, by the door the request
+came through (``request.blueprint``). Views read the caller with ``caller()`` and the organization with
+``require_org()``.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from app.auth.principal import Principal
 from app.auth.webhook import current_webhook_caller, unknown_org
 from app.core.errors import InvalidInput, NotFound
 from app.core.json_input import parse_json
-from app.internal import bp
+from app.internal.blueprint import bp
 from app.models import Organization
 from app.repositories.orgs import get_org
 from app.web.paging import Page, parse_page
@@ -27,7 +29,8 @@ from app.web.request_body import read_small_body
 
 INTERNAL = "internal"
 V1 = "v1"
-PREFIXES = {INTERNAL: "/internal/api", V1: "/v1"}
+# registered blueprint name (the door) -> mount point
+MOUNTS = {INTERNAL: "/internal/api", V1: "/v1"}
 MAX_JSON_BODY = 256 * 1024
 _IGNORES_ORG_HEADER: set[str] = set()
 
@@ -35,11 +38,10 @@ View = Callable[..., Any]
 
 
 def route(rule: str, methods: list[str], *, org_header: bool = True) -> Callable[[View], View]:
-    """Register the view under both doors; ``org_header=False`` ignores ``X-Org-ID`` (org creation and sync)."""
+    """Register the view (under both doors); ``org_header=False`` ignores ``X-Org-ID`` (org creation and sync)."""
 
     def decorator(view: View) -> View:
-        for door, prefix in PREFIXES.items():
-            bp.add_url_rule(prefix + rule, endpoint=f"{door}_{view.__name__}", view_func=view, methods=methods)
+        bp.add_url_rule(rule, view_func=view, methods=methods)
         if not org_header:
             _IGNORES_ORG_HEADER.add(view.__name__)
         return view
@@ -60,7 +62,7 @@ class Caller:
 @bp.before_request
 def authenticate() -> None:
     """Authenticate by door before any view runs (so no view can forget to)."""
-    door, _, view = (request.endpoint or "").partition(".")[2].partition("_")
+    door, view = request.blueprint, (request.endpoint or "").rpartition(".")[2]
     if door == INTERNAL:
         webhook = current_webhook_caller(with_org=view not in _IGNORES_ORG_HEADER)
         ref = (request.headers.get("X-Org-ID") or "").strip() or None

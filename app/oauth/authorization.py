@@ -14,7 +14,8 @@ from werkzeug.wrappers import Response
 from app.auth.oidc import SignInFailed, finish_sign_in, sign_in_user, start_sign_in, token_org
 from app.core.terraform_login import LOGIN_PORTS, LOOPBACK_HOSTS, TERRAFORM_CLIENT_ID
 from app.extensions import config
-from app.oauth import OAuthProblem, bp, error_page
+from app.oauth.blueprint import bp
+from app.oauth.errors import OAuthProblem, error_page
 from app.repositories.oauth_codes import issue_code
 from app.web.urls import site_url
 

@@ -17,7 +17,7 @@ from flask import Blueprint, Response, abort, jsonify, request
 
 from app.auth.oidc import ProviderUnreachable, SignInFailed, sign_in_user, token_org, verify_id_token
 from app.extensions import config
-from app.oauth import OAuthProblem, error_json
+from app.oauth.errors import OAuthProblem, error_json
 from app.repositories.refresh_tokens import IssuedTokens, RefreshRefused, refresh, start_family
 
 bp = Blueprint("token_exchange", __name__, url_prefix="/v1/auth")

@@ -10,7 +10,8 @@ from flask import Response, abort, jsonify, request
 
 from app.core.terraform_login import TERRAFORM_CLIENT_ID
 from app.extensions import config
-from app.oauth import OAuthProblem, bp, error_json
+from app.oauth.blueprint import bp
+from app.oauth.errors import OAuthProblem, error_json
 from app.repositories.oauth_codes import CodeRefused, redeem_code, token_for_grant
 
 

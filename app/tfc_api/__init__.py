@@ -6,11 +6,9 @@ One blueprint, registered at ``/api/v2`` and ``/tfe/api/v2`` (API tokens) and at
 
 from __future__ import annotations
 
-from flask import Blueprint, Flask
+from flask import Flask
 
-bp = Blueprint("tfc_api", __name__)
-
-from app.tfc_api import (  # noqa: E402  (routes register on import)
+from app.tfc_api import (
     account,
     authentication_tokens,
     discovery,
@@ -23,7 +21,9 @@ from app.tfc_api import (  # noqa: E402  (routes register on import)
     tags,
     workspaces,
 )
-from app.tfc_api.context import MOUNTS  # noqa: E402
+from app.tfc_api.blueprint import bp
+from app.tfc_api.context import MOUNTS
+from app.web.mounting import mount
 
 __all__ = [
     "account",
@@ -43,7 +43,6 @@ __all__ = [
 
 def register(app: Flask) -> None:
     """Mount the API at its three doors, serve discovery, and stamp the TFE headers on every API response."""
-    for name, prefix in MOUNTS.items():
-        app.register_blueprint(bp, url_prefix=prefix, name=name)
+    mount(app, bp, MOUNTS, errors.render_error)
     app.register_blueprint(discovery.well_known)
     app.after_request(discovery.add_api_headers)

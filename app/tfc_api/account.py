@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Response
 
-from app.tfc_api import bp
+from app.tfc_api.blueprint import bp
 from app.tfc_api.context import caller
 from app.tfc_api.jsonapi import document
 from app.tfc_api.serializers import user_resource

@@ -17,7 +17,7 @@ from app.models import ApiToken
 from app.repositories.orgs import get_org
 from app.repositories.tokens import create_token, get_token, list_user_tokens, revoke_token
 from app.repositories.users import get_user_by_subject
-from app.tfc_api import bp
+from app.tfc_api.blueprint import bp
 from app.tfc_api.context import caller
 from app.tfc_api.jsonapi import (
     Resource,

@@ -22,6 +22,7 @@ OPENTACO_MOUNT = "/tfe/api/v2"
 INTERNAL_MOUNT = "/internal/tfe/api/v2"
 # registered blueprint name -> mount point
 MOUNTS = {"tfc_api": PUBLIC_MOUNT, "tfc_api_tfe": OPENTACO_MOUNT, "tfc_api_internal": INTERNAL_MOUNT}
+PREFIXES = tuple(MOUNTS.values())
 INTERNAL_DOOR = "tfc_api_internal"
 _DEFAULT_PORTS = {"http": "80", "https": "443"}
 

@@ -6,9 +6,8 @@ from flask import Blueprint, Response, jsonify, render_template_string, request
 
 from app.core.terraform_login import LOGIN_PORTS, TERRAFORM_CLIENT_ID
 from app.extensions import config
-from app.tfc_api import bp
-from app.tfc_api.context import PUBLIC_MOUNT
-from app.web.error_pages import TFC_PREFIXES
+from app.tfc_api.blueprint import bp
+from app.tfc_api.context import PREFIXES, PUBLIC_MOUNT
 from app.web.urls import site_path_prefix
 
 well_known = Blueprint("tfc_discovery", __name__)
@@ -89,7 +88,7 @@ def add_api_headers(response: Response) -> Response:
 
     No ``X-RateLimit-Limit``: go-tfe fails every call when it reads a limit below 4, and we do not rate limit.
     """
-    if request.path.startswith(TFC_PREFIXES):
+    if request.path.startswith(PREFIXES):
         response.headers["TFP-API-Version"] = API_VERSION
         response.headers["X-TFE-Version"] = TFE_VERSION
         response.headers["TFP-AppName"] = APP_NAME

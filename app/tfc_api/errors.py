@@ -1,4 +1,8 @@
-"""Domain errors rendered as JSON:API error documents, the one shape every TFE client parses."""
+"""Errors as JSON:API error documents, the one shape every TFE client parses: ``{"errors": [{status,title,detail}]}``.
+
+``render_error`` is the one rendering, used by this blueprint's handlers and, for unmatched URLs and wrong methods
+under the API's three prefixes, by the app-level handler. ``title`` is always the status's phrase.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,7 @@ from flask import Response
 from marshmallow import ValidationError
 
 from app.core.errors import LockConflict, StatesmanError
-from app.tfc_api import bp
+from app.tfc_api.blueprint import bp
 from app.tfc_api.jsonapi import respond
 
 log = logging.getLogger("statesman.tfc_api")
@@ -18,10 +22,15 @@ log = logging.getLogger("statesman.tfc_api")
 
 def error_document(status: int, detail: str, source: dict[str, str] | None = None) -> dict[str, Any]:
     """One error object: ``{"status","title","detail"}`` (plus ``source`` when a field is at fault)."""
-    error: dict[str, Any] = {"status": str(status), "title": HTTPStatus(status).phrase.lower(), "detail": detail}
+    error: dict[str, Any] = {"status": str(status), "title": _title(status), "detail": detail}
     if source:
         error["source"] = source
     return error
+
+
+def render_error(status: int, message: str) -> Response:
+    """A JSON:API error document with one error."""
+    return respond({"errors": [error_document(status, message)]}, status)
 
 
 @bp.errorhandler(StatesmanError)
@@ -30,7 +39,7 @@ def domain_error(error: StatesmanError) -> Response:
     status = 409 if isinstance(error, LockConflict) else error.status
     if status >= 500:
         log.error("%s: %s", type(error).__name__, error.message)
-    return respond({"errors": [error_document(status, error.message)]}, status)
+    return render_error(status, error.message)
 
 
 @bp.errorhandler(ValidationError)
@@ -46,3 +55,10 @@ def invalid_attributes(error: ValidationError) -> Response:
         for field, problems in messages.items()
     ]
     return respond({"errors": errors}, 422)
+
+
+def _title(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase.lower()
+    except ValueError:
+        return "error"

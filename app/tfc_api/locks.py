@@ -10,7 +10,7 @@ from app.auth.permissions import Action
 from app.core.errors import InvalidInput, LockConflict
 from app.repositories.locks import force_unlock_workspace, get_lock, lock_workspace, unlock_workspace
 from app.repositories.state_uploads import check_no_pending_upload
-from app.tfc_api import bp
+from app.tfc_api.blueprint import bp
 from app.tfc_api.context import caller
 from app.tfc_api.documents import render_workspace
 from app.tfc_api.jsonapi import attributes_of, document, request_body

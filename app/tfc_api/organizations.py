@@ -10,7 +10,7 @@ from app.auth.principal import Principal
 from app.core.errors import Forbidden, InvalidInput
 from app.models import Organization
 from app.repositories.orgs import create_org, delete_org, rename_org
-from app.tfc_api import bp
+from app.tfc_api.blueprint import bp
 from app.tfc_api.context import caller, org_scope
 from app.tfc_api.jsonapi import attributes_of, collection, document, paginate, request_body, requested_page, respond
 from app.tfc_api.lookup import find_org

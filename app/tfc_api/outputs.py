@@ -7,7 +7,7 @@ from flask import Response
 from app.core.errors import NotFound
 from app.models import StateVersion
 from app.repositories.state_versions import get_current_version, read_outputs
-from app.tfc_api import bp
+from app.tfc_api.blueprint import bp
 from app.tfc_api.documents import exact_type, output_resources
 from app.tfc_api.jsonapi import collection, document, paginate, requested_page
 from app.tfc_api.lookup import find_version, find_workspace_by_id

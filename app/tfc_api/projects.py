@@ -11,7 +11,7 @@ from flask import Response, request
 from app.auth.permissions import Action
 from app.core.errors import InvalidInput, NotFound
 from app.repositories.workspaces import count_workspaces
-from app.tfc_api import bp
+from app.tfc_api.blueprint import bp
 from app.tfc_api.jsonapi import attributes_of, collection, document, request_body, requested_page
 from app.tfc_api.lookup import find_org
 from app.tfc_api.serializers import DEFAULT_PROJECT_NAME, org_id_of_project, project_resource

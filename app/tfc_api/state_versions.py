@@ -37,7 +37,7 @@ from app.repositories.state_versions import (
     rollback_to,
 )
 from app.repositories.workspaces import get_workspace_by_id
-from app.tfc_api import bp
+from app.tfc_api.blueprint import bp
 from app.tfc_api.context import api_base_url, caller
 from app.tfc_api.documents import output_resources
 from app.tfc_api.jsonapi import (

@@ -15,7 +15,7 @@ from app.core.errors import InvalidInput
 from app.models import Workspace
 from app.repositories.tags import tags_of, with_bindings, with_plain_tags, without
 from app.repositories.workspaces import update_workspace
-from app.tfc_api import bp
+from app.tfc_api.blueprint import bp
 from app.tfc_api.context import caller
 from app.tfc_api.jsonapi import Resource, collection, paginate, request_body, requested_page, resource, respond
 from app.tfc_api.lookup import find_workspace_by_id

@@ -19,7 +19,7 @@ from app.repositories.workspaces import (
     search_workspaces,
     update_workspace,
 )
-from app.tfc_api import bp
+from app.tfc_api.blueprint import bp
 from app.tfc_api.documents import render_workspace, render_workspaces
 from app.tfc_api.jsonapi import attributes_of, collection, document, request_body, requested_page, respond
 from app.tfc_api.lookup import VISIBLE, find_org, find_workspace, find_workspace_by_id

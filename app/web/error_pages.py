@@ -1,34 +1,35 @@
-"""App-level error handling: the error shape is picked by the request path (one protocol per API)."""
+"""App-level error handling: unmatched URLs, wrong methods, database outages and unexpected errors.
+
+The shape is the one of the API whose prefix the path is under (see ``app.web.mounting``), rendered by that API's
+own error module, so an error answered here looks like the ones the API's blueprint answers. Paths no API claims
+get a plain ``{"error": message}``.
+"""
 
 from __future__ import annotations
 
 import logging
 
-from flask import Flask, Response, jsonify, request
+from flask import Flask, Response, current_app, jsonify, request
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 
 from app.core.errors import BackendUnavailable, StatesmanError
+from app.web.mounting import ErrorRenderer, error_renderer
 
 log = logging.getLogger("statesman.errors")
 
-TFC_PREFIXES = ("/api/v2", "/tfe/api/v2", "/internal/tfe/api/v2")
 
-
-def error_response(status: int, title: str, message: str) -> Response:
-    """An error in the shape of the API the request path belongs to."""
-    path = request.path
-    if path.startswith(TFC_PREFIXES):
-        response = jsonify(errors=[{"status": str(status), "title": title, "detail": message}])
-        response.mimetype = "application/vnd.api+json"
-    elif path.startswith("/internal/") or (path.startswith("/v1/") and not path.startswith("/v1/backend/")):
-        response = jsonify(error=title, message=message)
-    else:
-        response = jsonify(error=message)
+def plain_error(status: int, message: str) -> Response:
+    """``{"error": message}``, for paths outside every API."""
+    response = jsonify(error=message)
     response.status_code = status
-    if status == 401 and not path.startswith(TFC_PREFIXES):
-        response.headers["WWW-Authenticate"] = 'Basic realm="statesman"'
     return response
+
+
+def error_response(status: int, message: str) -> Response:
+    """An error in the shape of the API the request path belongs to."""
+    render: ErrorRenderer = error_renderer(current_app, request.path) or plain_error
+    return render(status, message)
 
 
 def register_error_handlers(app: Flask) -> None:
@@ -37,25 +38,25 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException) -> Response:
         message = error.description or error.name
+        allowed = list(getattr(error, "valid_methods", None) or []) if error.code == 405 else []
         if error.code == 405:
-            allowed = ", ".join(sorted(getattr(error, "valid_methods", None) or []))
-            message = f"method {request.method} is not allowed here" + (f"; allowed: {allowed}" if allowed else "")
-        response = error_response(error.code or 500, error.name.lower(), message)
-        if error.code == 405 and getattr(error, "valid_methods", None):
-            response.headers["Allow"] = ", ".join(error.valid_methods)  # type: ignore[attr-defined]
+            listed = ", ".join(sorted(allowed))
+            message = f"method {request.method} is not allowed here" + (f"; allowed: {listed}" if listed else "")
+        response = error_response(error.code or 500, message)
+        if allowed:
+            response.headers["Allow"] = ", ".join(allowed)
         return response
 
     @app.errorhandler(StatesmanError)
     def domain_error(error: StatesmanError) -> Response:
-        return error_response(error.status, type(error).__name__, error.message)
+        return error_response(error.status, error.message)
 
     @app.errorhandler(SQLAlchemyError)
     def database_error(error: SQLAlchemyError) -> Response:
         log.error("database error on %s %s: %s", request.method, request.path, type(error).__name__)
-        unavailable = BackendUnavailable("database", "the metadata database did not answer")
-        return error_response(503, "unavailable", unavailable.message)
+        return error_response(503, BackendUnavailable("database", "the metadata database did not answer").message)
 
     @app.errorhandler(Exception)
     def unexpected(error: Exception) -> Response:
         log.exception("unhandled error on %s %s", request.method, request.path)
-        return error_response(500, "internal error", "internal server error; see the server log")
+        return error_response(500, "internal server error; see the server log")
