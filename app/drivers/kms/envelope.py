@@ -141,11 +141,6 @@ def read_header(reader: _Reader) -> Header:
     return Header(kid.decode(errors="replace"), wrapped, nonce, struct.unpack(">I", seg)[0], raw)
 
 
-def peek_key_id(chunks: Iterable[bytes]) -> str:
-    """The key id an object was sealed with (used by key rotation)."""
-    return read_header(_Reader(chunks)).key_id
-
-
 def unseal(chunks: Iterable[bytes], context: bytes, resolve_key: Callable[[Header], bytes]) -> Iterator[bytes]:
     """Decrypt an envelope stream; ``resolve_key`` maps the header to the AES key. Each segment is verified first."""
     reader = _Reader(chunks)
