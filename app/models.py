@@ -10,20 +10,13 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import mysql
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.core.clock import utcnow
 from app.core.ids import new_id
+from app.drivers.locks.sql import lock_table
+from app.drivers.sql import Name, Timestamp
 from app.extensions import db
-
-Timestamp = sa.DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
-
-
-def Name(length: int) -> sa.types.TypeEngine[str]:
-    """A case-sensitive string: MySQL's default collation would make ``Prod`` and ``prod`` the same name."""
-    return sa.String(length).with_variant(mysql.VARCHAR(length, collation="utf8mb4_bin"), "mysql", "mariadb")
-
 
 BigInt = sa.BigInteger().with_variant(sa.Integer(), "sqlite")  # SQLite only autoincrements INTEGER
 
@@ -138,16 +131,8 @@ class StateVersion(db.Model):  # type: ignore[name-defined]
     json_outputs_kms_key_id: Mapped[str | None] = mapped_column(sa.String(255))
 
 
-class Lock(db.Model):  # type: ignore[name-defined]
-    """A held lock, for the ``local`` lock driver: the primary key makes acquisition one atomic INSERT."""
-
-    __tablename__ = "locks"
-
-    lock_key: Mapped[str] = mapped_column(Name(255), primary_key=True)
-    lock_id: Mapped[str] = mapped_column(Name(255))
-    info: Mapped[str] = mapped_column(sa.Text)
-    created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
-    expires_at: Mapped[datetime | None] = mapped_column(Timestamp)
+# The ``local`` lock driver's table; the driver owns its shape and the migrations create it.
+locks = lock_table("locks", db.metadata)
 
 
 class ApiToken(db.Model):  # type: ignore[name-defined]

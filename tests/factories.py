@@ -1,17 +1,22 @@
-"""Helpers that create organizations, users and tokens through the repositories."""
+"""Helpers that create organizations, users and tokens through the repositories, and request bodies."""
 
 from __future__ import annotations
 
 import base64
 import json
+from typing import TYPE_CHECKING
 
-from flask import Flask
+if TYPE_CHECKING:
+    from flask import Flask
 
-from app.repositories import orgs, rbac, tokens, users
+# The repositories are imported where they are used: the e2e lock racers (spawned processes) import this module
+# for ``lock_info`` and must start without the app and its drivers.
 
 
 def make_org(app: Flask, name: str = "acme") -> str:
     """Create organization ``name``; returns its id."""
+    from app.repositories import orgs
+
     with app.app_context():
         return orgs.create_org(name).id
 
@@ -25,6 +30,8 @@ def make_token(
     role: str | None = "admin",
 ) -> str:
     """A token secret for ``subject`` (a member of ``org`` with ``role``; the org is created if missing)."""
+    from app.repositories import orgs, rbac, tokens, users
+
     with app.app_context():
         organization = orgs.get_org(org) or orgs.create_org(org)
         user = None
@@ -47,16 +54,24 @@ def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-def lock_info(lock_id: str = "l1", who: str = "w") -> bytes:
-    """A LockInfo body as Terraform 1.0.3 sends it."""
+def lock_info(
+    lock_id: str = "l1",
+    who: str = "w",
+    *,
+    info: str = "",
+    created: str = "2024-01-01T00:00:00Z",
+    indent: int | None = None,
+) -> bytes:
+    """A LockInfo body as Terraform 1.0.3 sends it (``indent`` formats it unusually, to make exact echoing visible)."""
     return json.dumps(
         {
             "ID": lock_id,
             "Operation": "OperationTypeApply",
-            "Info": "",
+            "Info": info,
             "Who": who,
             "Version": "1.0.3",
-            "Created": "2024-01-01T00:00:00Z",
+            "Created": created,
             "Path": "",
-        }
+        },
+        indent=indent,
     ).encode()

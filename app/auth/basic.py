@@ -5,39 +5,32 @@ from __future__ import annotations
 import functools
 import hashlib
 import hmac
-import threading
-import time
 
 import bcrypt
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from app.core.ttl_cache import TtlCache
+
 # A bcrypt check costs ~100 ms by design; Terraform sends the same credentials on every request, so a
 # successful check is remembered briefly, keyed by a digest (the password itself is never kept).
 _VERIFIED_TTL_SECONDS = 60.0
-_verified: dict[bytes, float] = {}
-_verified_guard = threading.Lock()
+_verified: TtlCache[bool] = TtlCache(_VERIFIED_TTL_SECONDS)
 _argon2 = PasswordHasher()
 
 
-def _cache_key(user: str, password: str, stored_hash: str) -> bytes:
-    return hashlib.sha256(f"{user}\0{password}\0{stored_hash}".encode()).digest()
+def _cache_key(user: str, password: str, stored_hash: str) -> str:
+    return hashlib.sha256(f"{user}\0{password}\0{stored_hash}".encode()).hexdigest()
 
 
 def check_password(user: str, password: str, stored_hash: str) -> bool:
     """True when ``password`` matches the stored bcrypt or argon2 hash."""
     key = _cache_key(user, password, stored_hash)
-    now = time.monotonic()
-    with _verified_guard:
-        expires = _verified.get(key)
-    if expires is not None and expires > now:
+    if _verified.get(key):
         return True
     if not _verify(password, stored_hash):
         return False
-    with _verified_guard:
-        if len(_verified) > 10000:
-            _verified.clear()
-        _verified[key] = now + _VERIFIED_TTL_SECONDS
+    _verified.put(key, True)
     return True
 
 

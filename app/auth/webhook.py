@@ -31,11 +31,6 @@ class WebhookCaller:
     org: Organization | None
 
 
-def internal_endpoints_enabled() -> bool:
-    """True when ``OPENTACO_ENABLE_INTERNAL_ENDPOINTS`` holds a secret."""
-    return bool(config().internal_webhook_secret)
-
-
 def check_webhook_secret(authorization: str | None) -> None:
     """401 without a Bearer header, 403 for a wrong secret (compared in constant time)."""
     secret = config().internal_webhook_secret

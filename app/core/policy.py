@@ -61,11 +61,6 @@ class Decision:
     matched: tuple[str, ...] = ()
 
 
-def is_known_action(action: str) -> bool:
-    """True for an action a caller can be checked for (not a pattern)."""
-    return action in ACTIONS
-
-
 def validate_rules(raw: Any) -> list[dict[str, Any]]:
     """The rules in their stored form; raises ``InvalidInput`` naming the first problem."""
     if not isinstance(raw, list) or not raw:

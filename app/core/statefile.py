@@ -84,11 +84,6 @@ class StateBody:
         if content_md5 and content_md5.strip() != self.md5_base64:
             raise InvalidInput("Content-MD5 does not match the body: the state was corrupted in transit")
 
-    def verify_md5_hex(self, md5_hex: str | None) -> None:
-        """Check a hex md5 (the TFC API's ``md5`` attribute)."""
-        if md5_hex and md5_hex.strip().lower() != self.md5_hex:
-            raise InvalidInput("md5 does not match the state: the state was corrupted in transit")
-
     def validate(self) -> StateSummary:
         """Parse the whole document once; raises ``InvalidInput`` unless it is a Terraform state object."""
         if self.size <= SPOOL_IN_MEMORY:

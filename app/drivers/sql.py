@@ -1,4 +1,5 @@
-"""Engine settings every SQL connection of the process gets (metadata, SQL locks, SQL storage)."""
+"""Engine settings every SQL connection of the process gets (metadata, SQL locks, SQL storage), and the column
+types their tables share."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any, TypeVar
 import psycopg2.extensions
 import sqlalchemy as sa
 from sqlalchemy import event
+from sqlalchemy.dialects import mysql
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import ArgumentError, DBAPIError
 
@@ -19,6 +21,14 @@ _POSTGRES_DEADLOCK = "40P01"
 _MYSQL_DEADLOCK_ERRNOS = (1213, 1205)  # deadlock victim; lock wait timeout (the statement may simply run again)
 T = TypeVar("T")
 POSTGRES_CONNECT_TIMEOUT_SECONDS = 5
+
+# Naive UTC (SQLite and MySQL have no time zones); MySQL's DATETIME would drop the microseconds.
+Timestamp = sa.DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
+
+
+def Name(length: int) -> sa.types.TypeEngine[str]:
+    """A case-sensitive string: MySQL's default collation would make ``Prod`` and ``prod`` the same name."""
+    return sa.String(length).with_variant(mysql.VARCHAR(length, collation="utf8mb4_bin"), "mysql", "mariadb")
 
 
 @event.listens_for(Engine, "connect")

@@ -27,6 +27,7 @@ import ijson
 import orjson
 from sqlalchemy.exc import IntegrityError
 
+from app.core.chunks import ChunkReader
 from app.core.clock import utcnow
 from app.core.errors import Conflict, InvalidInput, NotFound, UploadPending
 from app.core.ids import new_id
@@ -39,7 +40,6 @@ from app.repositories.state_versions import (
     JSON_STATE,
     UPLOAD_WINDOW_SECONDS,
     Announced,
-    ChunkReader,
     Copy,
     WriteResult,
     open_copy,

@@ -19,6 +19,7 @@ import ijson
 from sqlalchemy.exc import IntegrityError
 
 from app.core import policy
+from app.core.chunks import ChunkReader
 from app.core.clock import utcnow
 from app.core.errors import Conflict, LockConflict, NotFound, StatesmanError
 from app.core.ids import new_id
@@ -598,26 +599,6 @@ def find_versions_created_at(workspace: Workspace, created_at: datetime) -> list
             )
         )
     )
-
-
-class ChunkReader:
-    """A file-like view of a chunk iterator, so ijson can parse a stored state without holding it whole."""
-
-    def __init__(self, chunks: Iterator[bytes]) -> None:
-        self._chunks = chunks
-        self._buffer = b""
-
-    def read(self, size: int = -1) -> bytes:
-        while size < 0 or len(self._buffer) < size:
-            chunk = next(self._chunks, None)
-            if chunk is None:
-                break
-            self._buffer += chunk
-        if size < 0:
-            data, self._buffer = self._buffer, b""
-        else:
-            data, self._buffer = self._buffer[:size], self._buffer[size:]
-        return data
 
 
 def outputs_document(version: StateVersion) -> bytes:

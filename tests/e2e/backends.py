@@ -20,7 +20,6 @@ import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -264,22 +263,6 @@ class PrivateRedis:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait(timeout=10)
-
-
-def lock_info(lock_id: str, who: str) -> bytes:
-    """A LockInfo body shaped like Terraform 1.0.3's."""
-    created = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f") + "123Z"
-    return json.dumps(
-        {
-            "ID": lock_id,
-            "Operation": "OperationTypeApply",
-            "Info": "",
-            "Who": who,
-            "Version": "1.0.3",
-            "Created": created,
-            "Path": "",
-        }
-    ).encode()
 
 
 def state_body(serial: int, lineage: str, **outputs: Any) -> bytes:

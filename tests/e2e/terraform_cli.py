@@ -18,6 +18,7 @@ from pathlib import Path
 
 import requests
 
+from tests.factories import lock_info
 from tests.live_server import LiveServer
 
 NULL_PROVIDER_VERSION = "2.1.2"
@@ -266,25 +267,15 @@ def configuration(greeting: str, backend: str | None = None) -> str:
     )
 
 
-def lock_info(lock_id: str, who: str = "someone-else@elsewhere") -> str:
-    """A LockInfo body as Terraform 1.0.3 sends it, with our own ID."""
-    return json.dumps(
-        {
-            "ID": lock_id,
-            "Operation": "OperationTypeApply",
-            "Info": "",
-            "Who": who,
-            "Version": "1.0.3",
-            "Created": "2024-05-01T12:00:00.000000Z",
-            "Path": "",
-        }
-    )
-
-
 def take_lock(url: str, auth: tuple[str, str], lock_id: str, method: str = "LOCK") -> requests.Response:
     """Send a LockInfo with our ID as another Terraform would: LOCK (or POST on /lock) takes, UNLOCK releases."""
     return requests.request(
-        method, url, data=lock_info(lock_id), auth=auth, timeout=10, headers={"Content-Type": "application/json"}
+        method,
+        url,
+        data=lock_info(lock_id, "someone-else@elsewhere"),
+        auth=auth,
+        timeout=10,
+        headers={"Content-Type": "application/json"},
     )
 
 

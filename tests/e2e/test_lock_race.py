@@ -8,13 +8,14 @@ import json
 import multiprocessing
 import queue
 import time
-from datetime import UTC, datetime
 from multiprocessing.queues import Queue
 from multiprocessing.synchronize import Barrier
 from typing import TYPE_CHECKING, Any
 
 import pytest
 import requests
+
+from tests.factories import lock_info
 
 if TYPE_CHECKING:  # spawned racers import this module: keep the app and its drivers out of their start-up
     from tests.live_server import LiveServer
@@ -24,21 +25,6 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 RACERS = 16
 ROUNDS = 50
 WAIT_SECONDS = 60
-
-
-def lock_info(round_no: int, racer: int) -> bytes:
-    """A LockInfo body shaped like Terraform 1.0.3's, unique to this racer and round."""
-    created = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f") + "123Z"
-    return json.dumps(
-        {
-            "ID": f"{round_no}-{racer}",
-            "Operation": "OperationTypeApply",
-            "Who": f"racer-{racer}@e2e",
-            "Version": "1.0.3",
-            "Created": created,
-            "Path": "",
-        }
-    ).encode()
 
 
 def _headers(body: bytes) -> dict[str, str]:
@@ -60,7 +46,7 @@ def racer(racer_no: int, url: str, token: str, barrier: Barrier, commands: Queue
                 return
             try:
                 if command == "lock":
-                    sent = lock_info(round_no, racer_no)
+                    sent = lock_info(f"{round_no}-{racer_no}", f"racer-{racer_no}@e2e")
                     barrier.wait(timeout=WAIT_SECONDS)
                     reply = session.request("LOCK", url, data=sent, headers=_headers(sent), timeout=WAIT_SECONDS)
                 else:

@@ -29,13 +29,13 @@ import requests
 from tests.e2e.backends import (
     MotoS3,
     body_headers,
-    lock_info,
     postgres_url,
     scratch_postgres_database,
     start_live_servers,
     state_body,
     stop_live_servers,
 )
+from tests.factories import lock_info
 from tests.live_server import REPO_ROOT, LiveServer
 from tests.services import REDIS_URL, require_service
 

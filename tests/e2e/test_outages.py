@@ -26,12 +26,12 @@ from tests.e2e.backends import (
     PrivateRedis,
     TcpProxy,
     body_headers,
-    lock_info,
     postgres_url,
     scratch_postgres_database,
     start_live_server,
     state_body,
 )
+from tests.factories import lock_info
 from tests.live_server import LiveServer
 from tests.services import POSTGRES_URL, require_service, services_required
 

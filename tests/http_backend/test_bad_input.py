@@ -13,7 +13,7 @@ from app.extensions import db
 from app.models import Workspace
 from app.repositories import orgs, workspaces
 from app.repositories.state_versions import list_versions
-from tests.factories import basic, make_token
+from tests.factories import basic, lock_info, make_token
 
 PATH = "/state/acme/prod"
 NAME_RULE = "1-90 characters"
@@ -22,20 +22,6 @@ NAME_RULE = "1-90 characters"
 def state(serial: int, **extra: object) -> bytes:
     return json.dumps(
         {"version": 4, "serial": serial, "lineage": "bad-input", "outputs": {}, "resources": [], **extra}
-    ).encode()
-
-
-def lock_info(lock_id: str) -> bytes:
-    return json.dumps(
-        {
-            "ID": lock_id,
-            "Operation": "OperationTypeApply",
-            "Info": "",
-            "Who": "w@h",
-            "Version": "1.0.3",
-            "Created": "2024-01-01T00:00:00Z",
-            "Path": "",
-        }
     ).encode()
 
 

@@ -7,18 +7,14 @@ import json
 from app.extensions import drivers
 from app.repositories.orgs import get_org
 from app.repositories.workspaces import get_workspace
-from tests.factories import basic, make_token
+from tests.factories import basic, lock_info, make_token
 
 STATE = json.dumps({"version": 4, "serial": 1, "lineage": "del", "outputs": {}, "resources": []}).encode()
 
 
-def lock_body(lock_id: str) -> bytes:
-    return json.dumps({"ID": lock_id, "Operation": "OperationTypeApply", "Who": "t@h"}).encode()
-
-
 def test_delete_by_the_lock_holder_releases_the_lock(app, client):
     auth = basic(make_token(app))
-    assert client.open("/state/acme/gone", method="LOCK", data=lock_body("holder"), headers=auth).status_code == 200
+    assert client.open("/state/acme/gone", method="LOCK", data=lock_info("holder"), headers=auth).status_code == 200
     assert client.post("/state/acme/gone?ID=holder", data=STATE, headers=auth).status_code == 200
     with app.app_context():
         workspace_id = get_workspace(get_org("acme"), "gone").id

@@ -6,6 +6,7 @@ import base64
 import hashlib
 import json
 import logging
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from app.extensions import db
 from app.models import AuditEvent, StateVersion
 from app.repositories import orgs, workspaces
 from app.repositories.state_versions import list_versions
+from tests import factories
 from tests.factories import basic, bearer, make_token
 
 PATH = "/state/acme/prod"
@@ -35,18 +37,10 @@ def state(serial: int, lineage: str = "lineage-1", **extra: object) -> bytes:
     return json.dumps(document, indent=3).encode() + b"\n"
 
 
-def lock_info(lock_id: str, who: str = "alice@laptop") -> bytes:
-    """A LockInfo body as Terraform sends it, formatted unusually so that exact echoing is visible."""
-    info = {
-        "ID": lock_id,
-        "Operation": "OperationTypeApply",
-        "Info": "caf\u00e9",
-        "Who": who,
-        "Version": "1.0.3",
-        "Created": "2024-01-02T03:04:05.123456789Z",
-        "Path": "",
-    }
-    return json.dumps(info, indent=2).encode()
+# LockInfo formatted unusually (indented, non-ASCII escaped, nanoseconds) so that exact echoing is visible.
+lock_info = partial(
+    factories.lock_info, who="alice@laptop", info="caf\u00e9", created="2024-01-02T03:04:05.123456789Z", indent=2
+)
 
 
 def md5_header(data: bytes) -> str:

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime, timedelta
 
 from flask.testing import FlaskClient
 
-from tests.factories import basic, bearer
+from tests.factories import basic, bearer, lock_info
 from tests.internal.conftest import Ui, join, state, token_for
 
 EVENT_KEYS = {"id", "at", "actor", "action", "outcome", "org_id", "unit_id", "unit_name", "detail", "request_id"}
@@ -34,18 +33,8 @@ def test_every_change_is_audited_with_its_actor(client: FlaskClient, acme: Ui) -
     acme.post("/rbac/roles", {"name": "r", "permissions": ["p"]})
     join(acme, "bob", "r")
     token = token_for(client.application, "acme", "bob")
-    info = {
-        "ID": "tf",
-        "Operation": "OperationTypeApply",
-        "Info": "",
-        "Who": "bob",
-        "Version": "1.0.3",
-        "Created": "2026-01-01T00:00:00Z",
-        "Path": "",
-    }
-    assert (
-        client.open("/state/acme/prod", method="LOCK", data=json.dumps(info), headers=basic(token)).status_code == 403
-    )
+    info = lock_info("tf", "bob", created="2026-01-01T00:00:00Z")
+    assert client.open("/state/acme/prod", method="LOCK", data=info, headers=basic(token)).status_code == 403
 
     log = acme.get("/audit?page_size=200")
     assert log.status_code == 200

@@ -17,19 +17,11 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy.exc import OperationalError
 
-from tests.factories import basic, bearer
+from tests.factories import basic, bearer, lock_info
 from tests.internal.conftest import Ui, join, state, token_for
 
 TFC_PRESENT = (Path(__file__).resolve().parents[2] / "app" / "tfc_api" / "__init__.py").exists()
-LOCK_INFO = {
-    "ID": "matrix-lock",
-    "Operation": "OperationTypeApply",
-    "Info": "",
-    "Who": "t",
-    "Version": "1.0.3",
-    "Created": "2026-01-01T00:00:00Z",
-    "Path": "",
-}
+LOCK_INFO = lock_info("matrix-lock", "t", created="2026-01-01T00:00:00Z")
 
 
 @dataclass
@@ -55,12 +47,10 @@ class World:
 
     def http_lock(self, token: str, workspace: str) -> int:
         status = self.client.open(
-            f"/state/acme/{workspace}", method="LOCK", data=json.dumps(LOCK_INFO), headers=basic(token)
+            f"/state/acme/{workspace}", method="LOCK", data=LOCK_INFO, headers=basic(token)
         ).status_code
         if status == 200:
-            self.client.open(
-                f"/state/acme/{workspace}", method="UNLOCK", data=json.dumps(LOCK_INFO), headers=basic(token)
-            )
+            self.client.open(f"/state/acme/{workspace}", method="UNLOCK", data=LOCK_INFO, headers=basic(token))
         return status
 
     def http_delete(self, token: str, workspace: str) -> int:

@@ -185,23 +185,13 @@ def test_lock_with_a_body_conflicts_and_unlock_by_id(acme: Ui) -> None:
 
 
 def test_a_lock_taken_through_the_http_backend_shows_in_the_unit(acme: Ui, client) -> None:
-    from tests.factories import basic
+    from tests.factories import basic, lock_info
     from tests.internal.conftest import token_for
 
     create(acme)
     token = token_for(client.application, "acme", "alice")
-    info = {
-        "ID": "tf-1",
-        "Operation": "OperationTypeApply",
-        "Info": "",
-        "Who": "alice@laptop",
-        "Version": "1.0.3",
-        "Created": "2026-01-01T00:00:00Z",
-        "Path": "",
-    }
-    assert (
-        client.open("/state/acme/prod", method="LOCK", data=json.dumps(info), headers=basic(token)).status_code == 200
-    )
+    info = lock_info("tf-1", "alice@laptop", created="2026-01-01T00:00:00Z")
+    assert client.open("/state/acme/prod", method="LOCK", data=info, headers=basic(token)).status_code == 200
     unit = acme.get("/units/prod").json
     assert unit["lock_info"] == {
         "id": "tf-1",

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from app.core.chunks import ChunkReader
 from app.core.errors import DecryptionFailed
 
 MAGIC = b"STMENC"
@@ -105,25 +106,7 @@ def seal(
         yield aead.encrypt(_nonce(nonce, index), plain, _aad(digest, index, final))
 
 
-class _Reader:
-    """Pulls exact byte counts out of a chunk iterator."""
-
-    def __init__(self, chunks: Iterable[bytes]) -> None:
-        self._chunks = iter(chunks)
-        self._buffer = bytearray()
-
-    def read(self, size: int) -> bytes:
-        while len(self._buffer) < size:
-            chunk = next(self._chunks, None)
-            if chunk is None:
-                break
-            self._buffer += chunk
-        out = bytes(self._buffer[:size])
-        del self._buffer[:size]
-        return out
-
-
-def read_header(reader: _Reader) -> Header:
+def read_header(reader: ChunkReader) -> Header:
     """Parse the header; raises ``DecryptionFailed`` when the bytes are not in this format."""
     fixed = reader.read(len(MAGIC) + 2)
     if len(fixed) < len(MAGIC) + 2 or not fixed.startswith(MAGIC):
@@ -141,14 +124,9 @@ def read_header(reader: _Reader) -> Header:
     return Header(kid.decode(errors="replace"), wrapped, nonce, struct.unpack(">I", seg)[0], raw)
 
 
-def peek_key_id(chunks: Iterable[bytes]) -> str:
-    """The key id an object was sealed with (used by key rotation)."""
-    return read_header(_Reader(chunks)).key_id
-
-
 def unseal(chunks: Iterable[bytes], context: bytes, resolve_key: Callable[[Header], bytes]) -> Iterator[bytes]:
     """Decrypt an envelope stream; ``resolve_key`` maps the header to the AES key. Each segment is verified first."""
-    reader = _Reader(chunks)
+    reader = ChunkReader(chunks)
     header = read_header(reader)
     aead = AESGCM(resolve_key(header))
     digest = hashlib.sha256(header.raw + context).digest()

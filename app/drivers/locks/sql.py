@@ -19,22 +19,22 @@ from sqlalchemy.exc import SQLAlchemyError
 from app.core.clock import utcnow
 from app.core.errors import BackendUnavailable, LockConflict
 from app.core.locks import HeldLock
-from app.drivers.sql import create_engine, postgres_url
+from app.drivers.sql import Name, Timestamp, create_engine, postgres_url
 from config import Config
 
 _RACE_RETRIES = 5
 
 
 def lock_table(name: str, metadata: sa.MetaData | None = None) -> sa.Table:
-    """The lock table's shape (the ``local`` driver's table is created by the migrations)."""
+    """The lock table's shape, the one definition: ``app.models`` puts it on the metadata the migrations create."""
     return sa.Table(
         name,
         metadata or sa.MetaData(),
-        sa.Column("lock_key", sa.String(255), primary_key=True),
-        sa.Column("lock_id", sa.String(255), nullable=False),
+        sa.Column("lock_key", Name(255), primary_key=True),
+        sa.Column("lock_id", Name(255), nullable=False),
         sa.Column("info", sa.Text, nullable=False),
-        sa.Column("created_at", sa.DateTime, nullable=False),
-        sa.Column("expires_at", sa.DateTime, nullable=True),
+        sa.Column("created_at", Timestamp, nullable=False),
+        sa.Column("expires_at", Timestamp, nullable=True),
     )
 
 
