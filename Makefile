@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 export FLASK_APP := app
 export STATESMAN_ENV ?= development
 
-.PHONY: install run migrate test lint bench clean sync-org
+.PHONY: install run migrate test test-fast lint bench clean sync-org
 
 install: $(VENV)/.installed
 
@@ -26,8 +26,13 @@ run: migrate
 sync-org:
 	./scripts/sync-org.sh
 
+# The whole suite, as CI runs it.
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# While developing: SQLite as the only metadata database, no end-to-end and no slow tests; under two minutes.
+test-fast: install
+	STATESMAN_TEST_DATABASES=sqlite $(BIN)/python -m pytest -m "not e2e and not slow" $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check .

@@ -1,4 +1,9 @@
-"""Fixtures layered config -> app -> client, with a freshly migrated SQLite database per test."""
+"""Fixtures layered config -> app -> client, with a freshly migrated database per test.
+
+Every test that uses ``database_url`` runs once per metadata backend: SQLite, PostgreSQL and MariaDB/MySQL.
+``STATESMAN_TEST_DATABASES`` (comma-separated, default ``sqlite,postgres,mysql``) narrows that list, here and in
+the tests with database parameters of their own; ``make test-fast`` sets it to ``sqlite``.
+"""
 
 from __future__ import annotations
 
@@ -20,9 +25,16 @@ from app.extensions import db, drivers
 from config import Config
 from tests.services import MYSQL_URL, POSTGRES_URL, require_service
 
-# Every repository and API test runs on each metadata backend; STATESMAN_TEST_DATABASES narrows the list.
-METADATA_BACKENDS = os.environ.get("STATESMAN_TEST_DATABASES", "sqlite,postgres,mysql").split(",")
+ALL_METADATA_BACKENDS = ("sqlite", "postgres", "mysql")
+METADATA_BACKENDS = os.environ.get("STATESMAN_TEST_DATABASES", ",".join(ALL_METADATA_BACKENDS)).split(",")
+if unknown := set(METADATA_BACKENDS) - set(ALL_METADATA_BACKENDS):
+    raise ValueError(f"STATESMAN_TEST_DATABASES: unknown {sorted(unknown)}; choose from {ALL_METADATA_BACKENDS}")
 TEST_KEY = base64.b64decode("q83vEjRWeJCrze8SNFZ4kKvN7xI0VniQq83vEjRWeJA=")
+
+
+def metadata_backends(*kinds: str) -> list[str]:
+    """Those of ``kinds`` that this run covers (all of them unless STATESMAN_TEST_DATABASES narrows the list)."""
+    return [kind for kind in kinds if kind in METADATA_BACKENDS]
 
 
 def base_config(data_dir: Path, database_url: str) -> Config:

@@ -11,10 +11,11 @@ import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError
 
 from app.drivers.sql import is_deadlock
+from tests.conftest import metadata_backends
 from tests.services import MYSQL_URL, POSTGRES_URL, require_service
 
 
-@pytest.fixture(params=["postgres", "mysql"])
+@pytest.fixture(params=metadata_backends("postgres", "mysql"))
 def engine(request: pytest.FixtureRequest) -> Iterator[sa.Engine]:
     require_service(request.param)
     found = sa.create_engine({"postgres": POSTGRES_URL, "mysql": MYSQL_URL}[request.param])

@@ -26,7 +26,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from app import create_app
-from tests.conftest import close_app
+from tests.conftest import close_app, metadata_backends
 from tests.factories import basic, bearer, lock_info, make_token
 
 SECRET = "fuzz-webhook-secret"
@@ -46,7 +46,7 @@ class Target:
     known: list[str]
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+@pytest.fixture(params=metadata_backends("sqlite", "postgres"))
 def database_url(request: pytest.FixtureRequest, tmp_path: Any, sqlite_template: Any) -> str:
     """SQLite and PostgreSQL (the metadata backends whose text and integer rules differ the most)."""
     from tests.conftest import empty_tables

@@ -173,6 +173,7 @@ def chunked(data: bytes, size: int) -> list[bytes]:
     return [data[i : i + size] for i in range(0, len(data), size)]
 
 
+@pytest.mark.slow
 def test_spooling_a_20_mb_body():
     data = big_state(20 * 1024 * 1024 + 13)
     with StateBody.receive(chunked(data, 1024 * 1024 + 7), limit=32 * 1024 * 1024) as body:

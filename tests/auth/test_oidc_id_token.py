@@ -220,6 +220,7 @@ def test_an_id_token_signed_with_an_unpublished_key_is_refused(rp_app: Flask, is
     assert codes(rp_app) == 0
 
 
+@pytest.mark.slow
 def test_an_unresponsive_provider_is_temporarily_unavailable_not_a_hung_worker(
     make_app: Callable[..., Flask], monkeypatch: pytest.MonkeyPatch
 ) -> None:

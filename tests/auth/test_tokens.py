@@ -134,6 +134,7 @@ def test_token_stops_working_when_it_expires(app, client, written):
     assert client.get(PATH, headers=basic(secret)).status_code == 401
 
 
+@pytest.mark.slow
 def test_token_verification_is_remembered_briefly_but_never_past_expiry(app, client, written):
     secret = create_token(app, expires_in=timedelta(days=30))
     assert client.get(PATH, headers=basic(secret)).status_code == 200

@@ -78,6 +78,7 @@ def test_objects_are_stored_under_the_prefix(bucket: Bucket, prefix: str, expect
     assert _keys(bucket) == [expected]
 
 
+@pytest.mark.slow
 def test_multipart_upload_of_20_mib_round_trips(bucket: Bucket) -> None:
     storage = bucket.build()
     data = os.urandom(20 * MIB)
@@ -162,6 +163,7 @@ def _timed_unavailable(call: Callable[[], object]) -> BackendUnavailable:
     return caught.value
 
 
+@pytest.mark.slow
 def test_unreachable_endpoint_is_unavailable_quickly(bucket: Bucket) -> None:
     storage = bucket.build(s3_endpoint=f"http://127.0.0.1:{closed_port()}")
     _timed_unavailable(lambda: storage.put("ws-a/sv-1", [b"{}"]))

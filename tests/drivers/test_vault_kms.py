@@ -359,6 +359,7 @@ def test_transit_refuses_states_of_other_drivers(fake: FakeVault, closing: Calla
 # ----- tokens -----
 
 
+@pytest.mark.slow
 def test_renewable_token_is_renewed_before_it_expires(fake: FakeVault, closing: Callable[[Any], Any]) -> None:
     fake.add_token(SECRET_TOKEN, ttl=2, renewable=True)
     started = time.monotonic()
@@ -408,6 +409,7 @@ def test_kubernetes_auth_logs_in_with_role_and_jwt(
     assert len(renewal_threads()) == 1
 
 
+@pytest.mark.slow
 def test_kubernetes_auth_logs_in_again_when_renewal_fails(
     fake: FakeVault, tmp_path: Path, closing: Callable[[Any], Any]
 ) -> None:

@@ -13,11 +13,11 @@ from alembic.runtime.migration import MigrationContext
 
 from app import create_app
 from app.extensions import db, drivers
-from tests.conftest import base_config
+from tests.conftest import METADATA_BACKENDS, base_config
 from tests.services import MYSQL_URL, POSTGRES_URL, require_service
 
 
-@pytest.fixture(params=["sqlite", "postgres", "mysql"])
+@pytest.fixture(params=METADATA_BACKENDS)
 def empty_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A URL of a database with no tables at all, dropped afterwards."""
     if request.param == "sqlite":
