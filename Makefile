@@ -32,7 +32,7 @@ test: install
 
 # While developing: SQLite as the only metadata database, no end-to-end and no slow tests; under two minutes.
 test-fast: install
-	STATESMAN_TEST_DATABASES=sqlite $(BIN)/python -m pytest -m "not e2e and not slow" $(PYTEST_ARGS)
+	STATESMAN_TEST_DATABASES=sqlite $(BIN)/python -m pytest -n auto -m "not e2e and not slow" $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check .
