@@ -146,6 +146,10 @@ class ApiToken(db.Model):  # type: ignore[name-defined]
     org_id: Mapped[str] = mapped_column(sa.ForeignKey("organizations.id", ondelete="CASCADE"), index=True)
     user_id: Mapped[str | None] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"))
     scope: Mapped[str] = mapped_column(sa.String(20), default="full")
+    # user (a person's), service (organization-wide, made by an operator), organization (the TFE API's one
+    # organization token), agent (runs jobs only; ``agent_pool_id`` narrows it to one pool)
+    kind: Mapped[str] = mapped_column(sa.String(20), default="user", server_default="user")
+    agent_pool_id: Mapped[str | None] = mapped_column(sa.ForeignKey("agent_pools.id", ondelete="CASCADE"))
     workspace_name: Mapped[str | None] = mapped_column(Name(90))
     created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
     last_used_at: Mapped[datetime | None] = mapped_column(Timestamp)
@@ -154,6 +158,39 @@ class ApiToken(db.Model):  # type: ignore[name-defined]
 
     organization: Mapped[Organization] = relationship(lazy="joined")
     user: Mapped[User | None] = relationship(lazy="joined")
+
+
+class AgentPool(db.Model):  # type: ignore[name-defined]
+    """A named group of agents of one organization; agent tokens may be limited to one pool."""
+
+    __tablename__ = "agent_pools"
+    __table_args__ = (sa.UniqueConstraint("org_id", "name"),)
+
+    id: Mapped[str] = mapped_column(sa.String(40), primary_key=True, default=lambda: new_id("apool"))
+    org_id: Mapped[str] = mapped_column(sa.ForeignKey("organizations.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(Name(90))
+    created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
+    created_by: Mapped[str | None] = mapped_column(sa.String(255))
+
+
+class SigningKey(db.Model):  # type: ignore[name-defined]
+    """A key that signs the access tokens of ``/v1/auth``, published in ``/oidc/jwks.json`` by ``kid``.
+
+    The private key is stored encrypted by the KMS driver (``kms_key_id``). ``slot`` is 1 for the key that signs
+    now (unique: concurrent first use creates one key) and NULL once retired; a retired key stays published, so
+    tokens it signed verify until they expire, until it is pruned.
+    """
+
+    __tablename__ = "signing_keys"
+
+    kid: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    algorithm: Mapped[str] = mapped_column(sa.String(10))
+    public_jwk: Mapped[dict[str, Any]] = mapped_column(sa.JSON)
+    private_key: Mapped[bytes] = mapped_column(sa.LargeBinary)
+    kms_key_id: Mapped[str] = mapped_column(sa.String(255))
+    slot: Mapped[int | None] = mapped_column(sa.Integer, unique=True)
+    created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
+    retired_at: Mapped[datetime | None] = mapped_column(Timestamp)
 
 
 class AuditEvent(db.Model):  # type: ignore[name-defined]
