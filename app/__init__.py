@@ -89,14 +89,15 @@ def init_sign_in(app: Flask, config: Config) -> None:
 
 def register_blueprints(app: Flask) -> None:
     """The APIs: health, the Terraform http backend, the management API (/internal/api and /v1), the TFC API,
-    ``terraform login`` (/oauth) and the id-token exchange (/v1/auth)."""
+    ``terraform login`` (/oauth), the id-token exchange (/v1/auth) and its token keys (/oidc/jwks.json)."""
     from app import http_backend, internal, oauth, tfc_api
-    from app.oauth import exchange
+    from app.oauth import exchange, keys
     from app.web import health
 
     app.register_blueprint(health.bp)
     app.register_blueprint(oauth.bp)
     app.register_blueprint(exchange.bp)
+    app.register_blueprint(keys.bp)
     http_backend.register(app)
     internal.register(app)
     tfc_api.register(app)
@@ -128,5 +129,7 @@ def register_request_hooks(app: Flask) -> None:
 def register_cli(app: Flask) -> None:
     """Admin commands (``flask orgs``, ``flask users``, ``flask tokens``, ``flask workspaces``, ...)."""
     from app.cli.admin import register_admin_commands
+    from app.cli.signing_keys import signing_keys_cli
 
     register_admin_commands(app)
+    app.cli.add_command(signing_keys_cli)

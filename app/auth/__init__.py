@@ -13,6 +13,7 @@ from app.core.errors import Unauthenticated
 from app.extensions import config, jwt_verifier
 from app.models import ApiToken
 from app.repositories.orgs import get_org_by_name
+from app.repositories.signing_keys import is_access_token_header
 from app.repositories.tokens import hash_token, verified_tokens, verify_token
 
 # One answer for a wrong password, an unknown static user and a bad token, so a caller learns nothing about which
@@ -28,7 +29,7 @@ def authenticate(authorization: str | None) -> Principal:
         raise Unauthenticated("authentication required: send an API token")
     scheme, _, value = authorization.strip().partition(" ")
     if scheme.lower() == "bearer" and value.strip():
-        if looks_like_jwt(value.strip()) and jwt_verifier() is not None:
+        if looks_like_jwt(value.strip()) and jwt_verifier() is not None and not is_access_token_header(value.strip()):
             return _from_jwt(value.strip())
         return _from_token(value.strip())
     if scheme.lower() == "basic":

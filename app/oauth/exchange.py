@@ -19,6 +19,7 @@ from app.auth.oidc import ProviderUnreachable, SignInFailed, sign_in_user, token
 from app.extensions import config
 from app.oauth.errors import OAuthProblem, error_json
 from app.repositories.refresh_tokens import IssuedTokens, RefreshRefused, refresh, start_family
+from app.web.urls import site_url
 
 bp = Blueprint("token_exchange", __name__, url_prefix="/v1/auth")
 
@@ -74,7 +75,7 @@ def exchange() -> Response:
         org, why = token_org(user, mapped)
         if org is None:
             raise OAuthProblem("invalid_grant", why)
-        return _answer(start_family(org, user, _access_lifetime()))
+        return _answer(start_family(org, user, _access_lifetime(), site_url()))
     except OAuthProblem as problem:
         return error_json(problem)
 
@@ -93,7 +94,7 @@ def token() -> Response:
         if not secret:
             raise OAuthProblem("invalid_request", "refresh_token is required")
         try:
-            return _answer(refresh(secret, _access_lifetime()))
+            return _answer(refresh(secret, _access_lifetime(), site_url()))
         except RefreshRefused as exc:
             raise OAuthProblem("invalid_grant", str(exc)) from None
     except OAuthProblem as problem:

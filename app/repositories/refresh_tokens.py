@@ -4,13 +4,17 @@ A family begins with one id-token exchange. Every refresh spends one refresh tok
 two racing requests exactly one wins) and issues the next one of the same family with a new access token. A spent
 refresh token presented again means two parties hold it (RFC 9700, section 4.14.2): the whole family is revoked,
 refresh tokens and the access tokens issued from them.
+
+Access tokens are JWTs (RFC 9068) signed by the persisted signing key (``app.repositories.signing_keys``), so other
+services can verify them with ``/oidc/jwks.json``; Statesman itself checks them by their hash like every API token,
+which keeps revocation immediate.
 """
 
 from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy.engine import CursorResult
@@ -22,12 +26,15 @@ from app.extensions import db
 from app.models import ApiToken, Organization, RefreshToken, User
 from app.repositories.audit import record_event
 from app.repositories.orgs import is_member
+from app.repositories.signing_keys import sign_access_token
 from app.repositories.tokens import create_token, hash_token, revoke_token, verified_tokens
 
 REFRESH_PREFIX = "stmr_"
 # A refresh token unused for this long is dead; every refresh starts the period again for the new one.
 REFRESH_LIFETIME = timedelta(days=30)
 EXCHANGE_DESCRIPTION = "token exchange"
+ACCESS_TOKEN_AUDIENCE = "statesman"
+EXCHANGE_CLIENT = "statesman-exchange"
 
 
 @dataclass(frozen=True)
@@ -43,13 +50,13 @@ class RefreshRefused(Exception):
     """The refresh token is unknown, expired, revoked or used before (the OAuth error ``invalid_grant``)."""
 
 
-def start_family(org: Organization, user: User, access_lifetime: timedelta) -> IssuedTokens:
-    """The first access and refresh token of a new family, for ``user`` in ``org``."""
+def start_family(org: Organization, user: User, access_lifetime: timedelta, issuer: str) -> IssuedTokens:
+    """The first access and refresh token of a new family, for ``user`` in ``org``; ``issuer`` is our public URL."""
     record_event("token.exchange", "ok", user.subject, org_id=org.id, commit=False)
-    return _issue(new_id("rtf"), org, user, access_lifetime)
+    return _issue(new_id("rtf"), org, user, access_lifetime, issuer)
 
 
-def refresh(secret: str, access_lifetime: timedelta) -> IssuedTokens:
+def refresh(secret: str, access_lifetime: timedelta, issuer: str) -> IssuedTokens:
     """Spend ``secret`` and return the family's next tokens; ``RefreshRefused`` otherwise.
 
     A replayed token revokes its family before it is refused, so whoever holds the newer tokens loses them too.
@@ -71,7 +78,7 @@ def refresh(secret: str, access_lifetime: timedelta) -> IssuedTokens:
         # Leaving the organization ends the sign-in, not only the next exchange.
         revoke_family(row.family_id, "membership-ended", row.org_id)
         raise RefreshRefused("the user is no longer a member of the organization of this refresh token")
-    issued = _issue(row.family_id, org, user, access_lifetime)
+    issued = _issue(row.family_id, org, user, access_lifetime, issuer)
     if _family_revoked(row.family_id):
         # A replay revoked the family between our UPDATE and our INSERT: what we just made must die with it.
         revoke_family(row.family_id, "refresh-token-reuse", row.org_id)
@@ -96,9 +103,29 @@ def _spend(token_hash: str) -> int:
     return result.rowcount
 
 
-def _issue(family_id: str, org: Organization, user: User, access_lifetime: timedelta) -> IssuedTokens:
+def _issue(family_id: str, org: Organization, user: User, access_lifetime: timedelta, issuer: str) -> IssuedTokens:
+    def mint(token_id: str, expires_at: datetime | None) -> str:
+        assert expires_at is not None
+        now = utcnow()
+        return sign_access_token(
+            {
+                "iss": issuer,
+                "sub": user.subject,
+                "aud": ACCESS_TOKEN_AUDIENCE,
+                "iat": _epoch(now),
+                "nbf": _epoch(now),
+                "exp": _epoch(expires_at),
+                "jti": token_id,
+                "client_id": EXCHANGE_CLIENT,
+                "org": org.name,
+                "org_id": org.id,
+                "scope": "full",
+                **({"email": user.email} if user.email else {}),
+            }
+        )
+
     access, access_secret = create_token(
-        org, user, user.subject, expires_in=access_lifetime, description=EXCHANGE_DESCRIPTION
+        org, user, user.subject, expires_in=access_lifetime, description=EXCHANGE_DESCRIPTION, mint=mint
     )
     secret = REFRESH_PREFIX + secrets.token_urlsafe(32)
     retry_deadlocks(db.session, lambda: _store(secret, family_id, user, org, access.id))
@@ -106,6 +133,10 @@ def _issue(family_id: str, org: Organization, user: User, access_lifetime: timed
     # lock is what collides with concurrent inserts on InnoDB, so it runs in a transaction of its own.
     retry_deadlocks(db.session, _delete_expired)
     return IssuedTokens(access, access_secret, secret)
+
+
+def _epoch(moment: datetime) -> int:
+    return int(moment.replace(tzinfo=UTC).timestamp())
 
 
 def _store(secret: str, family_id: str, user: User, org: Organization, access_token_id: str) -> None:

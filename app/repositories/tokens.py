@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import string
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -26,6 +27,8 @@ VERIFIED_TTL_SECONDS = 10.0
 verified_tokens: TtlCache[Any] = TtlCache(VERIFIED_TTL_SECONDS)
 # last_used_at is refreshed at most this often, so reads do not turn into a database write per request.
 LAST_USED_GRANULARITY = timedelta(minutes=5)
+# Makes a token's secret from its id and expiry (naive UTC, or None).
+Minter = Callable[[str, datetime | None], str]
 
 
 def hash_token(secret: str) -> str:
@@ -43,25 +46,30 @@ def create_token(
     workspace_name: str | None = None,
     description: str = "",
     expires_at: datetime | None = None,
+    mint: Minter | None = None,
 ) -> tuple[ApiToken, str]:
     """Create a token and return it with its secret (the only time the secret exists outside the client).
 
     ``expires_at`` (naive UTC) is an exact end, for tokens that must not outlive another; else ``expires_in``.
+    ``mint`` makes the secret from the token's id and expiry (a signed JWT access token); by default it is random.
+    Either way only its hash is stored, and it is verified by that hash.
     """
     if scope not in SCOPES:
         raise InvalidInput(f"unknown token scope {scope!r}; expected one of {', '.join(SCOPES)}")
     if workspace_name is not None:
         check_name("workspace", workspace_name)
-    secret = TOKEN_PREFIX + "".join(secrets.choice(_ALPHABET) for _ in range(40))
+    token_id = new_id("at")
+    expiry = expires_at or (utcnow() + expires_in if expires_in else None)
+    secret = mint(token_id, expiry) if mint else TOKEN_PREFIX + "".join(secrets.choice(_ALPHABET) for _ in range(40))
     token = ApiToken(
-        id=new_id("at"),
+        id=token_id,
         token_hash=hash_token(secret),
         org_id=org.id,
         user_id=user.id if user else None,
         scope=scope,
         workspace_name=workspace_name,
         description=description,
-        expires_at=expires_at or (utcnow() + expires_in if expires_in else None),
+        expires_at=expiry,
     )
     db.session.add(token)
     record_event(

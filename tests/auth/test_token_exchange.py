@@ -99,7 +99,7 @@ def test_a_valid_id_token_buys_an_access_token_for_the_users_organization(
     assert response.headers["Cache-Control"] == "no-store"
     body = response.get_json()
     assert body["token_type"] == "bearer" and body["organization"] == "acme"
-    assert body["access_token"].startswith("stm_") and body["refresh_token"].startswith("stmr_")
+    assert body["access_token"].startswith("eyJ") and body["refresh_token"].startswith("stmr_")
     assert 0 < body["expires_in"] <= 3600
     account = client.get(ACCOUNT, headers=bearer(body["access_token"]))
     assert account.status_code == 200 and account.get_json()["data"]["attributes"]["username"] == "dana"
