@@ -14,7 +14,7 @@ from flask.cli import AppGroup
 
 from app.core.errors import StatesmanError
 from app.models import Organization, Workspace
-from app.repositories import orgs, rbac, state_versions, tokens, users, workspaces
+from app.repositories import orgs, rbac, signing_keys, state_versions, tokens, users, workspaces
 from app.repositories.audit import record_event
 from app.repositories.locks import force_unlock_workspace, get_lock
 from config import ConfigError, parse_duration
@@ -255,8 +255,12 @@ def rotate_keys() -> None:
         done += 1
         if done % 50 == 0 or done == total:
             click.echo(f"re-encrypted {done}/{total}")
-    record_event("kms.rotate", "ok", _actor(), versions=done)
-    click.echo(f"done: {done} version(s) re-encrypted; the old keys can be removed from KMS_OLD_KEYS")
+    resealed = signing_keys.reseal_signing_keys()
+    record_event("kms.rotate", "ok", _actor(), versions=done, signing_keys=resealed)
+    click.echo(
+        f"done: {done} version(s) and {resealed} signing key(s) re-encrypted; "
+        "the old keys can be removed from KMS_OLD_KEYS"
+    )
 
 
 def register_admin_commands(app: Flask) -> None:

@@ -87,6 +87,19 @@ def prune_signing_keys(retired_before: datetime, actor: str) -> list[str]:
     return [key.kid for key in doomed]
 
 
+def reseal_signing_keys() -> int:
+    """Seal every signing key under the KMS driver's current key (``flask kms rotate``); returns how many moved."""
+    kms = drivers().kms
+    moved = 0
+    for key in db.session.scalars(db.select(SigningKey).where(SigningKey.kms_key_id != kms.key_id)):
+        pem = b"".join(kms.decrypt([key.private_key], _context(key.kid)))
+        key.private_key = b"".join(kms.encrypt([pem], _context(key.kid)))
+        key.kms_key_id = kms.key_id
+        moved += 1
+    db.session.commit()
+    return moved
+
+
 def sign_access_token(claims: dict[str, Any]) -> str:
     """``claims`` as a JWT access token signed by the current key (header ``kid`` names it)."""
     key = current_signing_key()

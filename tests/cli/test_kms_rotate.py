@@ -105,3 +105,29 @@ def test_rotation_reencrypts_json_copies(config) -> None:
         assert b"".join(open_copy(version, JSON_OUTPUTS)).startswith(b'{"n"')
         db.engine.dispose()
         drivers().close()
+
+
+def test_rotation_reseals_the_signing_keys(config) -> None:
+    """The private keys of /oidc/jwks.json move to the new KMS key too, so the old one can really be removed."""
+    from app.models import SigningKey
+    from app.repositories import signing_keys
+
+    old_app = create_app(config)
+    with old_app.app_context():
+        token = signing_keys.sign_access_token({"sub": "dana", "aud": "statesman"})
+        kid = signing_keys.current_signing_key().kid
+        db.engine.dispose()
+        drivers().close()
+    new_key = os.urandom(32)
+    rotated = create_app(dataclasses.replace(config, kms_key=new_key, kms_old_keys=(config.kms_key,)))
+    result = rotated.test_cli_runner().invoke(args=["kms", "rotate"])
+    assert result.exit_code == 0 and "1 signing key(s) re-encrypted" in result.output, result.output
+    with rotated.app_context():
+        assert db.session.get(SigningKey, kid).kms_key_id == local_key_id(new_key)
+        db.engine.dispose()
+        drivers().close()
+    only_new = create_app(dataclasses.replace(config, kms_key=new_key, kms_old_keys=()))
+    with only_new.app_context():
+        signing_keys._private_keys.clear()  # a fresh process: the key must come from the database
+        again = signing_keys.sign_access_token({"sub": "dana", "aud": "statesman"})
+        assert again.split(".")[0] == token.split(".")[0]  # same header: the same kid signs
