@@ -31,6 +31,7 @@ def create_app(config: Config | None = None) -> Flask:
     register_blueprints(app)
     register_error_handlers(app)
     register_request_hooks(app)
+    trust_proxies(app, config)
     register_cli(app)
     return app
 
@@ -124,6 +125,14 @@ def register_request_hooks(app: Flask) -> None:
         token = g.pop("request_id_token", None)
         if token is not None:
             current_request_id.reset(token)
+
+
+def trust_proxies(app: Flask, config: Config) -> None:
+    """Honour ``X-Forwarded-*`` from ``TRUSTED_PROXIES`` when ``OPENTACO_ALLOW_X_FORWARDED_FOR`` is on."""
+    from app.web.proxies import TrustedProxies
+
+    if config.allow_x_forwarded_for:
+        app.wsgi_app = TrustedProxies(app.wsgi_app, config.trusted_proxies)  # type: ignore[method-assign]
 
 
 def register_cli(app: Flask) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import ipaddress
 import logging
 import os
 import re
@@ -45,6 +46,8 @@ class Config:
     tls_key: str | None = None
     public_base_url: str | None = None
     allow_x_forwarded_for: bool = False
+    # peers whose X-Forwarded-* headers count when allow_x_forwarded_for is on (addresses or networks)
+    trusted_proxies: tuple[str, ...] = ("127.0.0.1", "::1")
     web_concurrency: int = 5
     web_concurrency_explicit: bool = False
     log_level: str = "info"
@@ -233,6 +236,21 @@ def _decode_key(name: str, value: str) -> bytes:
     return key
 
 
+def _proxies(value: str) -> tuple[str, ...]:
+    """``TRUSTED_PROXIES``: comma-separated addresses or networks (``10.0.0.0/8``), each validated."""
+    found = []
+    for item in (part.strip() for part in value.split(",")):
+        if not item:
+            continue
+        try:
+            found.append(str(ipaddress.ip_network(item, strict=False)))
+        except ValueError:
+            raise ConfigError(f"TRUSTED_PROXIES: {item!r} is not an IP address or network") from None
+    if not found:
+        raise ConfigError("TRUSTED_PROXIES: name at least one address (the default is 127.0.0.1,::1)")
+    return tuple(found)
+
+
 def _listen(env: _Env) -> tuple[str, int]:
     host, port = "0.0.0.0", 8080
     addr = env.text("LISTEN_ADDR")
@@ -341,6 +359,7 @@ def load_config(environ: Mapping[str, str] | None = None) -> Config:
         tls_key=env.text("TLS_KEY"),
         public_base_url=(env.text("OPENTACO_PUBLIC_BASE_URL") or "").rstrip("/") or None,
         allow_x_forwarded_for=env.flag("OPENTACO_ALLOW_X_FORWARDED_FOR", default=False),
+        trusted_proxies=_proxies(env.text("TRUSTED_PROXIES") or "127.0.0.1,::1"),
         web_concurrency=workers,
         web_concurrency_explicit=workers_explicit,
         log_level=env.choice("OPENTACO_LOG_LEVEL", "LOG_LEVEL", allowed=LOG_LEVELS, default="info"),

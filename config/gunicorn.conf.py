@@ -26,8 +26,11 @@ worker_connections = 200
 graceful_timeout = 30
 certfile = _config.tls_cert
 keyfile = _config.tls_key
-forwarded_allow_ips = "*" if _config.allow_x_forwarded_for else "127.0.0.1,::1"
-proxy_allow_ips = forwarded_allow_ips
+# gunicorn trusts no forwarding headers: the app decides, by OPENTACO_ALLOW_X_FORWARDED_FOR and TRUSTED_PROXIES
+# (app/web/proxies.py), so the scheme, host and client address come from one place whatever serves the app.
+forwarded_allow_ips = ""
+secure_scheme_headers: dict[str, str] = {}
+proxy_allow_ips = "127.0.0.1,::1"
 loglevel = _config.log_level
 errorlog = "-"
 accesslog = "-"
