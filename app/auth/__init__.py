@@ -7,9 +7,10 @@ import binascii
 
 from app.auth.basic import burn_password_check, check_password, find_static_user
 from app.auth.oidc_jwt import looks_like_jwt
+from app.auth.permissions import AGENT_ONLY
 from app.auth.principal import LOCAL_ADMIN, Principal
 from app.core.clock import utcnow
-from app.core.errors import Unauthenticated
+from app.core.errors import Forbidden, Unauthenticated
 from app.extensions import config, jwt_verifier
 from app.models import ApiToken
 from app.repositories.orgs import get_org_by_name
@@ -95,26 +96,31 @@ def _from_token(secret: str) -> Principal:
 
 
 def principal_for_token(token: ApiToken) -> Principal:
-    """The principal an API token stands for."""
+    """The principal an API token stands for (kind "agent" for an agent token, else "token")."""
     user = token.user
+    agent = token.kind == "agent"
     return Principal(
-        subject=user.subject if user else f"token:{token.id}",
-        kind="token",
+        subject=user.subject if user else f"{'agent' if agent else 'token'}:{token.id}",
+        kind="agent" if agent else "token",
         user_id=user.id if user else None,
         org_id=token.org_id,
         scope=token.scope,
         workspace_name=token.workspace_name,
         email=user.email if user else None,
         token_id=token.id,
+        agent_pool_id=token.agent_pool_id,
     )
 
 
 def current_principal() -> Principal:
-    """The caller of the current request, authenticated once per request."""
+    """The caller of the current request, authenticated once per request; ``Forbidden`` for an agent token."""
     from flask import g, request
 
     principal: Principal | None = g.get("principal")
     if principal is None:
         principal = authenticate(request.headers.get("Authorization"))
         g.principal = principal
+    if principal.kind == "agent":
+        # Every API but the agents' asks here, so this one check keeps agent tokens out of all of them.
+        raise Forbidden(AGENT_ONLY)
     return principal

@@ -6,6 +6,9 @@ may do; then the roles of the user behind the request decide (``app.core.policy`
 (organization tokens, JWT grants) are bounded by their scope and grant alone and never get organization-wide actions
 such as ``rbac.manage``. Reading what these functions need (membership, grants) happens once per request, in
 ``app.auth.access``.
+
+Agent tokens never reach these rules: ``app.auth.current_principal`` (the caller of every API but the agents')
+refuses them with ``AGENT_ONLY``. Their scope is one no rule here knows, so they would be refused anyway.
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ from collections.abc import Sequence
 
 from app.auth.principal import Principal
 from app.core import policy
+
+AGENT_ONLY = "agent tokens only authenticate Statesman agents; use a user or organization token"
 
 
 class Action:

@@ -11,6 +11,8 @@ class Principal:
 
     ``org_id`` binds the caller to one organization (API tokens); None lets membership decide. ``scope`` and
     ``workspace_name`` narrow a token further. ``superuser`` is the local admin (auth disabled, static users).
+    ``kind`` "agent" is an agent token: it authenticates Statesman agents only (``agent_pool_id``: its pool, if
+    any), and every other API refuses it (``app.auth.permissions.AGENT_ONLY``).
     """
 
     subject: str
@@ -23,6 +25,7 @@ class Principal:
     email: str | None = None
     # the API token that authenticated the request (tokens mint tokens no stronger or longer-lived than themselves)
     token_id: str | None = None
+    agent_pool_id: str | None = None
 
 
 LOCAL_ADMIN = Principal(subject="local-admin", kind="disabled", superuser=True)

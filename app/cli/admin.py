@@ -1,4 +1,4 @@
-"""Admin commands under ``flask``: organizations, users, tokens, workspaces, versions, locks."""
+"""Admin commands under ``flask``: organizations, users, tokens, agent pools and tokens, workspaces, versions, locks."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from flask import Flask
 from flask.cli import AppGroup
 
 from app.core.errors import StatesmanError
-from app.models import Organization, Workspace
-from app.repositories import orgs, rbac, signing_keys, state_versions, tokens, users, workspaces
+from app.models import ApiToken, Organization, Workspace
+from app.repositories import agent_pools, orgs, rbac, signing_keys, state_versions, tokens, users, workspaces
 from app.repositories.audit import record_event
 from app.repositories.locks import force_unlock_workspace, get_lock
 from config import ConfigError, parse_duration
@@ -25,6 +25,11 @@ tokens_cli = AppGroup("tokens", help="Create, list and revoke API tokens.")
 workspaces_cli = AppGroup("workspaces", help="List workspaces, roll back, force-unlock.")
 versions_cli = AppGroup("versions", help="List and download state versions.")
 kms_cli = AppGroup("kms", help="Encryption key rotation.")
+agents_cli = AppGroup("agents", help="Agent pools and agent tokens (for Statesman agents, which run jobs).")
+pools_cli = AppGroup("pools", help="Create and list agent pools.")
+agent_tokens_cli = AppGroup("token", help="Create, list and revoke agent tokens.")
+agents_cli.add_command(pools_cli)
+agents_cli.add_command(agent_tokens_cli)
 
 
 def _actor() -> str:
@@ -128,7 +133,14 @@ def create_token(
     scope = "outputs-only" if outputs_only else "read-only" if read_only else "full"
     lifetime = timedelta(seconds=parse_duration("--expires-in", expires_in)) if expires_in else None
     token, secret = tokens.create_token(
-        org, user, _actor(), scope=scope, expires_in=lifetime, workspace_name=workspace, description=description
+        org,
+        user,
+        _actor(),
+        kind="user" if user is not None else "service",
+        scope=scope,
+        expires_in=lifetime,
+        workspace_name=workspace,
+        description=description,
     )
     click.echo(
         f"created token {token.id} ({scope}) for {subject or 'organization ' + org.name}; it is shown only once:",
@@ -147,15 +159,20 @@ def list_tokens(org_name: str) -> None:
     most that often, so that authenticating a request does not cost a database write.
     """
     for token in tokens.list_tokens(_org(org_name)):
-        state = "revoked" if token.revoked_at else "active"
-        owner = token.user.subject if token.user else "(organization)"
-        # The description is free text: keep it on its line and in its column.
-        description = " ".join(token.description.split())
-        click.echo(
-            f"{token.id}\t{owner}\t{token.scope}\t{state}\tworkspace={token.workspace_name or '*'}"
-            f"\tcreated={_when(token.created_at)}\tlast_used={_when(token.last_used_at, 'never')}"
-            f"\texpires={_when(token.expires_at, 'never')}\tdescription={description}"
-        )
+        click.echo(_token_line(token))
+
+
+def _token_line(token: ApiToken) -> str:
+    state = "revoked" if token.revoked_at else "active"
+    owner = token.user.subject if token.user else "(organization)"
+    # The description is free text: keep it on its line and in its column.
+    description = " ".join(token.description.split())
+    pool = f"\tpool={token.agent_pool_id}" if token.agent_pool_id else ""
+    return (
+        f"{token.id}\t{owner}\t{token.scope}\t{state}\tworkspace={token.workspace_name or '*'}\tkind={token.kind}"
+        f"{pool}\tcreated={_when(token.created_at)}\tlast_used={_when(token.last_used_at, 'never')}"
+        f"\texpires={_when(token.expires_at, 'never')}\tdescription={description}"
+    )
 
 
 def _when(at: datetime | None, missing: str = "-") -> str:
@@ -169,6 +186,75 @@ def revoke_token(token_id: str) -> None:
     """Revoke the token TOKEN_ID."""
     tokens.revoke_token(token_id, _actor())
     click.echo(f"revoked token {token_id}")
+
+
+@pools_cli.command("create")
+@click.argument("name")
+@click.option("--org", "org_name", required=True, help="Organization the pool belongs to.")
+@_domain_errors
+def create_agent_pool(name: str, org_name: str) -> None:
+    """Create agent pool NAME."""
+    pool = agent_pools.create_pool(_org(org_name), name, _actor())
+    click.echo(f"created agent pool {pool.name} ({pool.id})")
+
+
+@pools_cli.command("list")
+@click.option("--org", "org_name", required=True)
+@_domain_errors
+def list_agent_pools(org_name: str) -> None:
+    """List an organization's agent pools, one per line, tab-separated."""
+    for pool in agent_pools.list_pools(_org(org_name)):
+        click.echo(f"{pool.id}\t{pool.name}\tcreated={_when(pool.created_at)}\tby={pool.created_by or '-'}")
+
+
+@agent_tokens_cli.command("create")
+@click.option("--org", "org_name", required=True, help="Organization the agents work for.")
+@click.option("--pool", "pool_ref", default=None, help="Limit the token to this agent pool (name or id).")
+@click.option("--description", default="", help="What the token is for (which agent host).")
+@click.option("--expires-in", default=None, help="Lifetime such as 12h or 30d (default: no expiry).")
+@_domain_errors
+def create_agent_token(org_name: str, pool_ref: str | None, description: str, expires_in: str | None) -> None:
+    """Create an agent token and print it once; it authenticates Statesman agents only."""
+    from datetime import timedelta
+
+    org = _org(org_name)
+    pool = agent_pools.require_pool(org, pool_ref) if pool_ref else None
+    lifetime = timedelta(seconds=parse_duration("--expires-in", expires_in)) if expires_in else None
+    token, secret = tokens.create_token(
+        org, None, _actor(), kind="agent", agent_pool=pool, description=description, expires_in=lifetime
+    )
+    where = f"agent pool {pool.name}" if pool else f"organization {org.name}"
+    click.echo(f"created agent token {token.id} for {where}; it is shown only once:", err=True)
+    click.echo(secret)
+
+
+@agent_tokens_cli.command("list")
+@click.option("--org", "org_name", required=True)
+@_domain_errors
+def list_agent_tokens(org_name: str) -> None:
+    """List an organization's live agent tokens (never their secrets), one per line, tab-separated."""
+    org = _org(org_name)
+    names = {pool.id: pool.name for pool in agent_pools.list_pools(org)}
+    for token in tokens.list_agent_tokens(org):
+        description = " ".join(token.description.split())
+        pool = names.get(token.agent_pool_id or "", "*")
+        click.echo(
+            f"{token.id}\tpool={pool}\tcreated={_when(token.created_at)}"
+            f"\tlast_used={_when(token.last_used_at, 'never')}\texpires={_when(token.expires_at, 'never')}"
+            f"\tdescription={description}"
+        )
+
+
+@agent_tokens_cli.command("revoke")
+@click.argument("token_id")
+@_domain_errors
+def revoke_agent_token(token_id: str) -> None:
+    """Revoke the agent token TOKEN_ID."""
+    token = tokens.get_token(token_id)
+    if token is None or token.kind != "agent":
+        raise StatesmanError(f"agent token {token_id!r} not found (flask agents token list --org ORG shows them)")
+    tokens.revoke_token(token_id, _actor())
+    click.echo(f"revoked agent token {token_id}")
 
 
 @workspaces_cli.command("list")
@@ -265,5 +351,5 @@ def rotate_keys() -> None:
 
 def register_admin_commands(app: Flask) -> None:
     """Attach the admin command groups to ``app``."""
-    for group in (orgs_cli, users_cli, tokens_cli, workspaces_cli, versions_cli, kms_cli):
+    for group in (orgs_cli, users_cli, tokens_cli, agents_cli, workspaces_cli, versions_cli, kms_cli):
         app.cli.add_command(group)

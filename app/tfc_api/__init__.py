@@ -10,10 +10,13 @@ from flask import Flask
 
 from app.tfc_api import (
     account,
+    agent_pools,
+    agent_tokens,
     authentication_tokens,
     discovery,
     errors,
     locks,
+    organization_tokens,
     organizations,
     outputs,
     projects,
@@ -27,10 +30,13 @@ from app.web.mounting import mount
 
 __all__ = [
     "account",
+    "agent_pools",
+    "agent_tokens",
     "authentication_tokens",
     "bp",
     "errors",
     "locks",
+    "organization_tokens",
     "organizations",
     "outputs",
     "projects",

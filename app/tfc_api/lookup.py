@@ -8,13 +8,23 @@ Terraform Cloud, a workspace the caller may not see answers like a missing one (
 from __future__ import annotations
 
 from app.auth.access import VISIBLE, Access, Target, access_to, resolve_org, resolve_workspace
+from app.auth.permissions import Action
 from app.core.errors import NotFound
-from app.models import Organization, StateVersion
+from app.models import AgentPool, Organization, StateVersion
+from app.repositories.agent_pools import get_pool_by_id
 from app.repositories.state_versions import get_version_by_id
 from app.repositories.workspaces import get_workspace_by_id
 from app.tfc_api.context import caller, org_scope
 
-__all__ = ["VISIBLE", "access", "find_org", "find_version", "find_workspace", "find_workspace_by_id"]
+__all__ = [
+    "VISIBLE",
+    "access",
+    "find_agent_pool",
+    "find_org",
+    "find_version",
+    "find_workspace",
+    "find_workspace_by_id",
+]
 
 
 def find_org(ref: str, action: str = VISIBLE) -> Access:
@@ -59,3 +69,15 @@ def find_version(version_id: str, action: str = VISIBLE) -> StateVersion:
         return version
     except NotFound:
         raise NotFound(f"state version {version_id!r} not found") from None
+
+
+def find_agent_pool(pool_id: str) -> tuple[Access, AgentPool]:
+    """An agent pool by id with the caller's access to its organization, where the caller may manage it (agent
+    pools and their tokens are ``rbac.manage`` business); ``NotFound`` for other organizations' ids."""
+    pool = get_pool_by_id(pool_id)
+    if pool is None:
+        raise NotFound(f"agent pool {pool_id!r} not found")
+    try:
+        return find_org(pool.org_id, Action.MANAGE), pool
+    except NotFound:
+        raise NotFound(f"agent pool {pool_id!r} not found") from None

@@ -9,7 +9,7 @@ from app.auth.principal import Principal
 from app.core.errors import NotFound
 from app.core.locks import HeldLock
 from app.extensions import config
-from app.models import Organization, StateVersion, Workspace
+from app.models import AgentPool, ApiToken, Organization, StateVersion, Workspace
 from app.tfc_api.context import principal_user_id
 from app.tfc_api.jsonapi import Resource, ref, resource, rfc3339
 from app.tfc_api.lookup import VISIBLE, access
@@ -297,3 +297,39 @@ def simple_type(detailed: Any, value: Any) -> str:
 def tag_resource(name: str) -> Resource:
     """``tags``: workspace tags are names; the id is derived from the name."""
     return resource("tags", f"tag-{name}", {"name": name, "instance-count": 1})
+
+
+def token_resource(token: ApiToken, secret: str | None = None) -> Resource:
+    """``authentication-tokens``: a user, organization or agent token (its secret only in the answer that creates
+    it)."""
+    return resource(
+        "authentication-tokens",
+        token.id,
+        {
+            "created-at": rfc3339(token.created_at),
+            "last-used-at": rfc3339(token.last_used_at),
+            "description": token.description,
+            "expired-at": rfc3339(token.expires_at),
+            "token": secret,
+        },
+        {"created-by": ref("users", token.user_id)},
+    )
+
+
+def agent_pool_resource(pool: AgentPool, org: Organization) -> Resource:
+    """``agent-pools``: every pool serves the whole organization (no workspace allow-list)."""
+    return resource(
+        "agent-pools",
+        pool.id,
+        {
+            "name": pool.name,
+            "created-at": rfc3339(pool.created_at),
+            "organization-scoped": True,
+            "agent-count": 0,
+        },
+        {
+            "organization": ref("organizations", org.name),
+            "workspaces": {"data": []},
+            "allowed-workspaces": {"data": []},
+        },
+    )
