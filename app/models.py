@@ -160,6 +160,30 @@ class ApiToken(db.Model):  # type: ignore[name-defined]
     user: Mapped[User | None] = relationship(lazy="joined")
 
 
+class WorkspaceVariable(db.Model):  # type: ignore[name-defined]
+    """A Terraform (``terraform``) or environment (``env``) variable that runs of the workspace receive.
+
+    The value is sealed by the KMS driver, bound to the variable's id; a ``sensitive`` value is write-only.
+    ``version`` grows with every change (TFE's ``version-id``).
+    """
+
+    __tablename__ = "workspace_variables"
+    __table_args__ = (sa.UniqueConstraint("workspace_id", "key", "category"),)
+
+    id: Mapped[str] = mapped_column(sa.String(40), primary_key=True, default=lambda: new_id("var"))
+    workspace_id: Mapped[str] = mapped_column(sa.ForeignKey("workspaces.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(Name(128))
+    category: Mapped[str] = mapped_column(sa.String(16))
+    hcl: Mapped[bool] = mapped_column(sa.Boolean, default=False)
+    sensitive: Mapped[bool] = mapped_column(sa.Boolean, default=False)
+    description: Mapped[str] = mapped_column(sa.String(512), default="")
+    sealed_value: Mapped[bytes] = mapped_column(sa.LargeBinary)
+    kms_key_id: Mapped[str] = mapped_column(sa.String(255))
+    version: Mapped[int] = mapped_column(sa.Integer, default=1)
+    created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
+
+
 class AgentPool(db.Model):  # type: ignore[name-defined]
     """A named group of agents of one organization; agent tokens may be limited to one pool."""
 

@@ -17,7 +17,7 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,89}\Z")
 
 # Every id this server hands out is "<prefix>-" and 16 letters or digits (``models.new_id``); the TFE id kinds that
 # API paths take are listed too. UUIDs are the ids of the older Statesman's units.
-ID_PREFIXES = ("org", "user", "ws", "sv", "at", "role", "perm", "prj", "run", "cv", "plan", "apply", "apool")
+ID_PREFIXES = ("org", "user", "ws", "sv", "at", "role", "perm", "prj", "run", "cv", "plan", "apply", "apool", "var")
 ID_LENGTH = 16
 _ID = re.compile(rf"^(?:{'|'.join(ID_PREFIXES)})-[A-Za-z0-9]{{{ID_LENGTH}}}$")
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")

@@ -22,6 +22,7 @@ from app.tfc_api import (
     projects,
     state_versions,
     tags,
+    variables,
     workspaces,
 )
 from app.tfc_api.blueprint import bp
@@ -43,6 +44,7 @@ __all__ = [
     "register",
     "state_versions",
     "tags",
+    "variables",
     "workspaces",
 ]
 
