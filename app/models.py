@@ -184,6 +184,31 @@ class WorkspaceVariable(db.Model):  # type: ignore[name-defined]
     updated_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
 
 
+class ConfigurationVersion(db.Model):  # type: ignore[name-defined]
+    """An uploaded archive of Terraform configuration (``.tar.gz``) that remote runs of the workspace execute.
+
+    ``pending`` until the upload arrives, then ``uploaded`` (checked to unpack safely, stored encrypted under
+    ``storage_key``) or ``errored`` with the reason in ``error_message``.
+    """
+
+    __tablename__ = "configuration_versions"
+    __table_args__ = (sa.Index("ix_configuration_versions_workspace_created", "workspace_id", "created_at"),)
+
+    id: Mapped[str] = mapped_column(sa.String(40), primary_key=True, default=lambda: new_id("cv"))
+    workspace_id: Mapped[str] = mapped_column(sa.ForeignKey("workspaces.id", ondelete="CASCADE"))
+    status: Mapped[str] = mapped_column(sa.String(20), default="pending")
+    speculative: Mapped[bool] = mapped_column(sa.Boolean, default=False)
+    auto_queue_runs: Mapped[bool] = mapped_column(sa.Boolean, default=True)
+    error_message: Mapped[str | None] = mapped_column(sa.String(1024))
+    storage_key: Mapped[str | None] = mapped_column(sa.String(255))
+    kms_key_id: Mapped[str | None] = mapped_column(sa.String(255))
+    size: Mapped[int | None] = mapped_column(sa.BigInteger)
+    sha256: Mapped[str | None] = mapped_column(sa.String(64))
+    created_by: Mapped[str | None] = mapped_column(sa.String(255))
+    created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
+    uploaded_at: Mapped[datetime | None] = mapped_column(Timestamp)
+
+
 class AgentPool(db.Model):  # type: ignore[name-defined]
     """A named group of agents of one organization; agent tokens may be limited to one pool."""
 

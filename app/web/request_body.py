@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from flask import request
 
 from app.core.errors import InvalidInput, PayloadTooLarge
@@ -48,3 +50,17 @@ def _broken_body() -> InvalidInput:
     # gunicorn raises OSError subclasses (InvalidChunkSize, ChunkMissingTerminator, NoMoreData) from the body
     # stream when the chunked framing is malformed or the client stops sending mid-body.
     return InvalidInput("the request body is malformed: bad chunked encoding, or it ended before its length")
+
+
+def request_chunks(limit: int) -> Iterator[bytes]:
+    """The request body as chunks, after refusing a declared size over ``limit`` (the reader bounds the rest)."""
+    check_declared_size(limit)
+    stream = request.stream
+    while True:
+        try:
+            chunk = stream.read(READ_CHUNK)
+        except OSError:
+            raise _broken_body() from None
+        if not chunk:
+            return
+        yield chunk

@@ -1,0 +1,129 @@
+"""Configuration versions: the ``.tar.gz`` of a working directory that a remote run executes.
+
+An upload is spooled (bounded), unpacked into a scratch directory to prove it is safe (``app.core.archives``), and
+only then stored, encrypted like a state, under ``<workspace id>/configuration/<version id>``. A refused archive
+leaves the version ``errored`` with the reason, so the client polling it sees why. An upload is accepted once;
+the same bytes again are a harmless retry, different bytes a conflict.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tempfile
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from app.core import policy
+from app.core.archives import unpack_archive
+from app.core.clock import utcnow
+from app.core.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge
+from app.core.ids import new_id
+from app.core.statefile import READ_CHUNK
+from app.extensions import db, drivers
+from app.models import ConfigurationVersion, Workspace
+from app.repositories.audit import record_event
+from app.repositories.guard import WorkspaceGuard
+
+SPOOL_IN_MEMORY = 8 * 1024 * 1024
+MAX_ERROR = 1024
+
+
+def create_configuration_version(
+    guard: WorkspaceGuard, *, speculative: bool = False, auto_queue_runs: bool = True
+) -> ConfigurationVersion:
+    """A new pending version of the workspace's configuration (``unit.write``: it is what a run will execute)."""
+    guard.require(policy.WRITE)
+    version = ConfigurationVersion(
+        id=new_id("cv"),
+        workspace_id=guard.workspace.id,
+        status="pending",
+        speculative=speculative,
+        auto_queue_runs=auto_queue_runs,
+        created_by=guard.actor,
+        created_at=utcnow(),
+    )
+    db.session.add(version)
+    record_event(
+        "configuration.create", "ok", guard.actor, workspace=guard.workspace, commit=False, version_id=version.id
+    )
+    db.session.commit()
+    return version
+
+
+def get_configuration_version(version_id: str) -> ConfigurationVersion | None:
+    """The version by id in any workspace, or None (callers check visibility)."""
+    return db.session.get(ConfigurationVersion, version_id)
+
+
+def list_configuration_versions(
+    workspace: Workspace, offset: int = 0, limit: int = 20
+) -> tuple[list[ConfigurationVersion], int]:
+    """A page of the workspace's versions, newest first, and how many there are."""
+    where = ConfigurationVersion.workspace_id == workspace.id
+    total = db.session.scalar(db.select(db.func.count()).select_from(ConfigurationVersion).where(where)) or 0
+    page = db.session.scalars(
+        db.select(ConfigurationVersion)
+        .where(where)
+        .order_by(ConfigurationVersion.created_at.desc(), ConfigurationVersion.id)
+        .offset(offset)
+        .limit(limit)
+    )
+    return list(page), total
+
+
+def receive_archive(version: ConfigurationVersion, chunks: Iterable[bytes], limit: int) -> ConfigurationVersion:
+    """Check and store the uploaded archive of a pending version; ``InvalidInput``/``PayloadTooLarge`` say why a
+    refused one was refused (the version is then ``errored`` with that reason)."""
+    with tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY) as spool:
+        digest, size = _spool(chunks, spool, limit)
+        if version.status == "uploaded":
+            if version.sha256 == digest:
+                return version  # a retried upload of the same archive
+            raise Conflict(f"configuration version {version.id!r} already has its archive; create a new version")
+        if version.status != "pending":
+            raise Conflict(f"configuration version {version.id!r} is {version.status}; create a new version")
+        spool.seek(0)
+        try:
+            with tempfile.TemporaryDirectory(prefix="statesman-cv-") as scratch:
+                unpack_archive(spool, Path(scratch))
+        except (InvalidInput, PayloadTooLarge) as refused:
+            _errored(version, refused.message)
+            raise
+        spool.seek(0)
+        key = f"{version.workspace_id}/configuration/{version.id}"
+        kms = drivers().kms
+        drivers().storage.put(key, kms.encrypt(iter(lambda: spool.read(READ_CHUNK), b""), _context(version.id)))
+    version.storage_key, version.kms_key_id = key, kms.key_id
+    version.size, version.sha256 = size, digest
+    version.status, version.uploaded_at = "uploaded", utcnow()
+    db.session.commit()
+    return version
+
+
+def open_archive(version: ConfigurationVersion) -> Iterator[bytes]:
+    """The archive's plain bytes (for the agent that runs it); ``NotFound`` before it was uploaded."""
+    if version.status != "uploaded" or version.storage_key is None:
+        raise NotFound(f"configuration version {version.id!r} has no archive yet")
+    return drivers().kms.decrypt(drivers().storage.open(version.storage_key), _context(version.id))
+
+
+def _spool(chunks: Iterable[bytes], spool: tempfile.SpooledTemporaryFile[bytes], limit: int) -> tuple[str, int]:
+    sha256, size = hashlib.sha256(), 0
+    for chunk in chunks:
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"the configuration archive is larger than the limit of {limit} bytes")
+        sha256.update(chunk)
+        spool.write(chunk)
+    if size == 0:
+        raise InvalidInput("the upload is empty: expected a .tar.gz of the configuration")
+    return sha256.hexdigest(), size
+
+
+def _errored(version: ConfigurationVersion, reason: str) -> None:
+    version.status, version.error_message = "errored", reason[:MAX_ERROR]
+    db.session.commit()
+
+
+def _context(version_id: str) -> bytes:
+    return f"configuration:{version_id}".encode()
