@@ -290,7 +290,7 @@ def test_a_damaged_export_is_refused(source: Flask, target: Flask, tmp_path: Pat
     populate(source)
     out = tmp_path / "backup"
     run(source, "export", "-o", str(out))
-    name = sorted(p.name for p in (out / "objects").iterdir())[0]
+    name = sorted(p.name for p in (out / "objects").glob("*.tfstate"))[0]
     damaged = out / "objects" / name
     damaged.write_bytes(damaged.read_bytes().replace(b'"serial"', b'"serail"'))
     result = run(target, "import", str(out), ok=False)
