@@ -183,3 +183,14 @@ def _thumbprint(jwk: dict[str, Any]) -> str:
     members = {name: jwk[name] for name in ("crv", "kty", "x", "y")}
     canonical = json.dumps(members, separators=(",", ":"), sort_keys=True).encode()
     return base64.urlsafe_b64encode(hashlib.sha256(canonical).digest()).rstrip(b"=").decode()
+
+
+def unseal_private_key(key: SigningKey) -> bytes:
+    """The key's private PEM, decrypted by the KMS driver (``flask export`` writes it into the export)."""
+    return b"".join(drivers().kms.decrypt([key.private_key], _context(key.kid)))
+
+
+def seal_private_key(kid: str, pem: bytes) -> tuple[bytes, str]:
+    """``pem`` sealed under the KMS driver's current key for the key ``kid``: the column values and the key id."""
+    kms = drivers().kms
+    return b"".join(kms.encrypt([pem], _context(kid))), kms.key_id

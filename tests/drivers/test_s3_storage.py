@@ -201,3 +201,22 @@ def test_missing_key_is_object_not_found(bucket: Bucket) -> None:
 def test_bucket_is_required() -> None:
     with pytest.raises(ConfigError, match="OPENTACO_S3_BUCKET"):
         S3Storage.from_config(s3_config("http://127.0.0.1:1", ""))
+
+
+def test_listing_skips_foreign_objects_and_reports_abandoned_uploads(bucket: Bucket) -> None:
+    storage = bucket.build()
+    storage.put("ws-a/sv-1", [b"{}"])
+    bucket.admin.put_object(Bucket=bucket.name, Key=f"{S3_PREFIX}/README.txt", Body=b"not ours")
+    bucket.admin.put_object(Bucket=bucket.name, Key="elsewhere/ws-a/sv-9.tfstate", Body=b"another prefix")
+    # what a killed process leaves: a multipart upload with a part and no completion
+    key = storage.object_key("ws-a/sv-2")
+    upload_id = bucket.admin.create_multipart_upload(Bucket=bucket.name, Key=key)["UploadId"]
+    bucket.admin.upload_part(Bucket=bucket.name, Key=key, UploadId=upload_id, PartNumber=1, Body=b"x" * MIB)
+
+    assert [item.key for item in storage.list_keys()] == ["ws-a/sv-1"]
+    [abandoned] = list(storage.list_incomplete())
+    assert abandoned.size == MIB and upload_id in abandoned.key
+    storage.discard_incomplete(abandoned.key)
+    storage.discard_incomplete(abandoned.key)  # already gone: not an error
+    assert list(storage.list_incomplete()) == []
+    assert bucket.admin.list_multipart_uploads(Bucket=bucket.name).get("Uploads", []) == []

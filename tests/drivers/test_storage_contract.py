@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
+from app.core.clock import utcnow
 from app.drivers.storage.base import ObjectNotFound, StorageDriver
 
 MIB = 1024 * 1024
@@ -67,3 +70,33 @@ def test_overwrite_replaces_whole_object(storage: StorageDriver) -> None:
 
 def test_check_passes_when_reachable(storage: StorageDriver) -> None:
     storage.check()
+
+
+def test_list_keys_returns_complete_objects_by_prefix(storage: StorageDriver) -> None:
+    before = utcnow() - timedelta(minutes=5)
+    storage.put("ws-a/sv-1", [b"one"])
+    storage.put("ws-a/sv-2-json-state-ab12", [b"copy!"])
+    storage.put("ws-b/sv-3", [b"three"])
+    everything = {item.key: item for item in storage.list_keys()}
+    assert set(everything) == {"ws-a/sv-1", "ws-a/sv-2-json-state-ab12", "ws-b/sv-3"}
+    assert everything["ws-a/sv-2-json-state-ab12"].size == 5
+    assert all(before < item.modified_at < utcnow() + timedelta(minutes=5) for item in everything.values())
+    assert {item.key for item in storage.list_keys("ws-a/")} == {"ws-a/sv-1", "ws-a/sv-2-json-state-ab12"}
+    assert list(storage.list_keys("ws-c/")) == []
+
+
+def test_list_keys_forgets_deleted_objects(storage: StorageDriver) -> None:
+    storage.put("ws-a/sv-1", [b"one"])
+    storage.delete("ws-a/sv-1")
+    assert list(storage.list_keys()) == []
+
+
+def test_failed_write_leaves_nothing_incomplete(storage: StorageDriver) -> None:
+    def exploding():
+        yield b"p" * (9 * MIB)  # more than one S3 part: a multipart upload is started, then aborted
+        raise RuntimeError("client went away")
+
+    with pytest.raises(RuntimeError):
+        storage.put("ws-a/sv-broken", exploding())
+    assert list(storage.list_incomplete()) == []
+    assert list(storage.list_keys()) == []

@@ -8,13 +8,16 @@ import os
 import re
 import tempfile
 from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 from app.core.errors import BackendUnavailable
-from app.drivers.storage.base import CHUNK_SIZE, ObjectNotFound
+from app.drivers.storage.base import CHUNK_SIZE, ObjectNotFound, StoredObject
 from config import Config
 
 _SAFE_KEY = re.compile(r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$")
+SUFFIX = ".tfstate"
+TEMP_PREFIX, TEMP_SUFFIX = ".tmp-", ".part"
 
 
 class FilesystemStorage:
@@ -32,13 +35,13 @@ class FilesystemStorage:
     def _path(self, key: str) -> Path:
         if not _SAFE_KEY.match(key) or ".." in key.split("/"):
             raise ValueError(f"unsafe storage key {key!r}")
-        return self.root / f"{key}.tfstate"
+        return self.root / f"{key}{SUFFIX}"
 
     def put(self, key: str, chunks: Iterable[bytes]) -> int:
         path = self._path(key)
         try:
             self._make_dirs(path.parent)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".part")
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=TEMP_PREFIX, suffix=TEMP_SUFFIX)
         except OSError as exc:
             raise BackendUnavailable("fs storage", exc.strerror or str(exc)) from exc
         size = 0
@@ -82,6 +85,42 @@ class FilesystemStorage:
         except OSError as exc:
             raise BackendUnavailable("fs storage", exc.strerror or str(exc)) from exc
 
+    def list_keys(self, prefix: str = "") -> Iterator[StoredObject]:
+        for path, info in self._files():
+            name = path.name
+            if name.startswith(TEMP_PREFIX) or not name.endswith(SUFFIX):
+                continue
+            key = path.relative_to(self.root).as_posix().removesuffix(SUFFIX)
+            if key.startswith(prefix):
+                yield StoredObject(key, info.st_size, _mtime(info))
+
+    def list_incomplete(self) -> Iterator[StoredObject]:
+        for path, info in self._files():
+            if path.name.startswith(TEMP_PREFIX) and path.name.endswith(TEMP_SUFFIX):
+                yield StoredObject(path.relative_to(self.root).as_posix(), info.st_size, _mtime(info))
+
+    def discard_incomplete(self, key: str) -> None:
+        name = key.rsplit("/", 1)[-1]
+        if not _SAFE_KEY.match(key) or ".." in key.split("/") or not name.startswith(TEMP_PREFIX):
+            raise ValueError(f"not a temporary file of this storage: {key!r}")
+        try:
+            (self.root / key).unlink()
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            raise BackendUnavailable("fs storage", exc.strerror or str(exc)) from exc
+
+    def _files(self) -> Iterator[tuple[Path, os.stat_result]]:
+        """Every regular file under the root with its status; files removed while the walk runs are skipped."""
+        try:
+            for directory, _, names in os.walk(self.root, onerror=_raise):
+                for name in names:
+                    path = Path(directory) / name
+                    with contextlib.suppress(FileNotFoundError):
+                        yield path, path.stat()
+        except OSError as exc:
+            raise BackendUnavailable("fs storage", exc.strerror or str(exc)) from exc
+
     def check(self) -> None:
         try:
             self._make_dirs(self.root)
@@ -108,3 +147,12 @@ class FilesystemStorage:
     def _discard(tmp: str) -> None:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
+
+
+def _mtime(info: os.stat_result) -> datetime:
+    return datetime.fromtimestamp(info.st_mtime, UTC).replace(tzinfo=None)
+
+
+def _raise(exc: OSError) -> None:
+    if not isinstance(exc, FileNotFoundError):  # a missing root (nothing stored yet) lists nothing
+        raise exc

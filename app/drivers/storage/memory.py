@@ -5,8 +5,10 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterable, Iterator
+from datetime import datetime
 
-from app.drivers.storage.base import CHUNK_SIZE, ObjectNotFound
+from app.core.clock import utcnow
+from app.drivers.storage.base import CHUNK_SIZE, ObjectNotFound, StoredObject
 from config import Config
 
 log = logging.getLogger("statesman.storage")
@@ -19,6 +21,7 @@ class MemoryStorage:
 
     def __init__(self) -> None:
         self._objects: dict[str, bytes] = {}
+        self._written_at: dict[str, datetime] = {}
         self._guard = threading.Lock()
 
     @classmethod
@@ -31,6 +34,7 @@ class MemoryStorage:
         data = b"".join(chunks)
         with self._guard:
             self._objects[key] = data
+            self._written_at[key] = utcnow()
         return len(data)
 
     def open(self, key: str) -> Iterator[bytes]:
@@ -43,6 +47,22 @@ class MemoryStorage:
     def delete(self, key: str) -> None:
         with self._guard:
             self._objects.pop(key, None)
+            self._written_at.pop(key, None)
+
+    def list_keys(self, prefix: str = "") -> Iterator[StoredObject]:
+        with self._guard:
+            found = [
+                StoredObject(key, len(data), self._written_at[key])
+                for key, data in self._objects.items()
+                if key.startswith(prefix)
+            ]
+        return iter(found)
+
+    def list_incomplete(self) -> Iterator[StoredObject]:
+        return iter(())  # a write is joined in memory before it is published: nothing is ever left half-done
+
+    def discard_incomplete(self, key: str) -> None:
+        return None
 
     def check(self) -> None:
         return None

@@ -10,6 +10,7 @@ from __future__ import annotations
 import zlib
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
@@ -20,7 +21,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from app.core.clock import utcnow
 from app.core.errors import BackendUnavailable
 from app.drivers.sql import create_engine, postgres_url
-from app.drivers.storage.base import CHUNK_SIZE, ObjectNotFound
+from app.drivers.storage.base import CHUNK_SIZE, ObjectNotFound, StoredObject
 from config import Config
 
 BACKEND = "postgres storage"
@@ -108,6 +109,21 @@ class PostgresStorage:
     def delete(self, key: str) -> None:
         with _translated(), self.engine.begin() as conn:
             conn.execute(sa.delete(self.table).where(self.table.c.state_key == key))
+
+    def list_keys(self, prefix: str = "") -> Iterator[StoredObject]:
+        t = self.table
+        size = sa.func.coalesce(t.c.size, sa.func.octet_length(t.c.data))
+        query = sa.select(t.c.state_key, size, t.c.created_at).where(t.c.state_key.startswith(prefix, autoescape=True))
+        with _translated(), self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        # rows written before ``created_at`` was kept count as old: only a write in flight is ever young
+        return iter([StoredObject(key, int(length), at or datetime.min) for key, length, at in rows])
+
+    def list_incomplete(self) -> Iterator[StoredObject]:
+        return iter(())  # an object is one upsert: a killed write rolls back and leaves nothing
+
+    def discard_incomplete(self, key: str) -> None:
+        return None
 
     def check(self) -> None:
         query = sa.select(sa.func.count()).select_from(self.table).where(self.table.c.state_key == "")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
+from datetime import UTC, datetime
 from typing import Any
 
 import boto3
@@ -15,13 +16,15 @@ from botocore.config import Config as BotoConfig
 from botocore.exceptions import BotoCoreError, ClientError
 
 from app.core.errors import BackendUnavailable
-from app.drivers.storage.base import CHUNK_SIZE, ObjectNotFound
+from app.drivers.storage.base import CHUNK_SIZE, ObjectNotFound, StoredObject
 from config import Config, ConfigError
 
 BACKEND = "s3 storage"
 # S3 wants parts of at least 5 MiB (except the last); 8 MiB parts allow objects up to 80 GB (10,000 parts).
 PART_SIZE = 8 * 1024 * 1024
 _NOT_FOUND_CODES = frozenset({"NoSuchKey", "404", "NotFound"})
+SUFFIX = ".tfstate"
+_UPLOAD_ID = "?uploadId="  # joins an object key and a multipart upload id in an incomplete write's handle
 _CLIENT_CONFIG = BotoConfig(connect_timeout=5, read_timeout=60, retries={"mode": "standard", "max_attempts": 3})
 
 
@@ -43,7 +46,11 @@ class S3Storage:
 
     def object_key(self, key: str) -> str:
         """The S3 key an object is stored under."""
-        return f"{self.prefix}/{key}.tfstate" if self.prefix else f"{key}.tfstate"
+        return f"{self._root}{key}{SUFFIX}"
+
+    @property
+    def _root(self) -> str:
+        return f"{self.prefix}/" if self.prefix else ""
 
     def put(self, key: str, chunks: Iterable[bytes]) -> int:
         object_key = self.object_key(key)
@@ -69,6 +76,37 @@ class S3Storage:
     def delete(self, key: str) -> None:
         with _translated():
             self.client.delete_object(Bucket=self.bucket, Key=self.object_key(key))
+
+    def list_keys(self, prefix: str = "") -> Iterator[StoredObject]:
+        pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=self._root + prefix)
+        with _translated():
+            for page in pages:
+                for item in page.get("Contents", []):
+                    name: str = item["Key"][len(self._root) :]
+                    if name.endswith(SUFFIX):  # anything else in the bucket is not ours
+                        yield StoredObject(name.removesuffix(SUFFIX), int(item["Size"]), _naive(item["LastModified"]))
+
+    def list_incomplete(self) -> Iterator[StoredObject]:
+        pages = self.client.get_paginator("list_multipart_uploads").paginate(Bucket=self.bucket, Prefix=self._root)
+        with _translated():
+            for page in pages:
+                for upload in page.get("Uploads", []):
+                    key, upload_id = upload["Key"], upload["UploadId"]
+                    parts = self.client.list_parts(Bucket=self.bucket, Key=key, UploadId=upload_id).get("Parts", [])
+                    size = sum(int(part["Size"]) for part in parts)
+                    yield StoredObject(f"{key}{_UPLOAD_ID}{upload_id}", size, _naive(upload["Initiated"]))
+
+    def discard_incomplete(self, key: str) -> None:
+        object_key, _, upload_id = key.rpartition(_UPLOAD_ID)
+        if not object_key or not upload_id:
+            raise ValueError(f"not a multipart upload of this storage: {key!r}")
+        try:
+            self.client.abort_multipart_upload(Bucket=self.bucket, Key=object_key, UploadId=upload_id)
+        except ClientError as exc:
+            if _error_code(exc) != "NoSuchUpload":
+                raise _unavailable(exc) from exc
+        except BotoCoreError as exc:
+            raise _unavailable(exc) from exc
 
     def check(self) -> None:
         with _translated():
@@ -164,6 +202,11 @@ def _fill(buffer: bytearray, source: Iterator[bytes], limit: int) -> bytearray:
             break
         buffer += chunk
     return buffer
+
+
+def _naive(at: datetime) -> datetime:
+    """A time from S3 (aware) as naive UTC, like every time of the app."""
+    return at.astimezone(UTC).replace(tzinfo=None) if at.tzinfo else at
 
 
 def _error_code(exc: ClientError) -> str:
