@@ -129,7 +129,9 @@ def register_request_hooks(app: Flask) -> None:
 def register_cli(app: Flask) -> None:
     """Admin commands (``flask orgs``, ``flask users``, ``flask tokens``, ``flask workspaces``, ...)."""
     from app.cli.admin import register_admin_commands
+    from app.cli.migrate_in import import_cli
     from app.cli.signing_keys import signing_keys_cli
 
     register_admin_commands(app)
     app.cli.add_command(signing_keys_cli)
+    app.cli.add_command(import_cli)
