@@ -139,6 +139,7 @@ def register_cli(app: Flask) -> None:
     """Admin commands (``flask orgs``, ``flask users``, ``flask tokens``, ``flask workspaces``, ...)."""
     from app.cli.admin import register_admin_commands
     from app.cli.export import register_export_commands
+    from app.cli.migrate_in import import_cli
     from app.cli.signing_keys import signing_keys_cli
     from app.cli.storage import storage_cli
 
@@ -146,3 +147,4 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(signing_keys_cli)
     register_export_commands(app)
     app.cli.add_command(storage_cli)
+    app.cli.add_command(import_cli)

@@ -131,7 +131,60 @@ def write_state(
     when its id was handed out before the bytes arrived (the TFC upload-URL flow). Raises ``LockConflict``,
     ``Conflict`` (guard, or a concurrent write that won) or ``InvalidInput`` (not a state).
     """
+    return _write(workspace, body, actor, lock_id, force, announced, None)
+
+
+@dataclass(frozen=True)
+class Imported:
+    """A version read from another server's storage: when it was written there and where it was found."""
+
+    created_at: datetime
+    source: str
+
+
+def import_state_version(
+    workspace: Workspace, body: StateBody, actor: str, imported: Imported, *, force: bool = False
+) -> WriteResult:
+    """Store a version of another server's history as the workspace's new current version, keeping its
+    ``created_at``; audited as ``state.import`` with its source.
+
+    The lock and the serial/lineage guard apply as in ``write_state`` (``force`` skips the guard, audited as
+    ``forced``). A version with the same serial and bytes already in the history is returned with
+    ``created=False`` and nothing is written, so an import can be repeated. Raises like ``write_state``.
+    """
     summary = body.summary or body.validate()
+    existing = find_version_with_content(workspace, summary.serial, body.sha256)
+    if existing is not None:
+        return WriteResult(existing, created=False)
+    return _write(workspace, body, actor, None, force, None, imported)
+
+
+def find_version_with_content(workspace: Workspace, serial: int, sha256: str) -> StateVersion | None:
+    """A finalized version of the workspace with this serial and these bytes (by SHA-256), or None."""
+    return db.session.scalar(
+        db.select(StateVersion)
+        .where(
+            StateVersion.workspace_id == workspace.id,
+            StateVersion.status == "finalized",
+            StateVersion.serial == serial,
+            StateVersion.sha256 == sha256,
+        )
+        .order_by(StateVersion.number.desc())
+        .limit(1)
+    )
+
+
+def _write(
+    workspace: Workspace,
+    body: StateBody,
+    actor: str,
+    lock_id: str | None,
+    force: bool,
+    announced: Announced | None,
+    imported: Imported | None,
+) -> WriteResult:
+    summary = body.summary or body.validate()
+    action = "state.import" if imported else "state.write"
     check_write_lock(workspace, lock_id)
     current = _committed_current(workspace)
     if _is_retry(current, body, summary):
@@ -140,9 +193,7 @@ def write_state(
     try:
         _check_guard(current, summary, force)
     except Conflict as refused:
-        record_event(
-            "state.write", "conflict", actor, workspace=workspace, serial=summary.serial, reason=refused.message
-        )
+        record_event(action, "conflict", actor, workspace=workspace, serial=summary.serial, reason=refused.message)
         raise
     version_id = announced.version_id if announced else new_id("sv")
     # A pending id is published by whichever of several retried uploads wins: each stores its own object, so a
@@ -152,7 +203,9 @@ def write_state(
     kms = drivers().kms
     drivers().storage.put(storage_key, kms.encrypt(body.chunks(), encryption_context(workspace.id, version_id)))
     try:
-        version = _publish(workspace, body, summary, actor, storage_key, kms.key_id, force, announced, version_id)
+        version = _publish(
+            workspace, body, summary, actor, storage_key, kms.key_id, force, announced, version_id, imported
+        )
     except _AlreadyWritten as landed:
         drivers().storage.delete(storage_key)
         return WriteResult(landed.version, created=False)
@@ -206,6 +259,7 @@ def _publish(
     forced: bool,
     announced: Announced | None,
     version_id: str,
+    imported: Imported | None = None,
 ) -> StateVersion:
     """Flip the current pointer and insert (or finalize) the version row in one transaction.
 
@@ -231,11 +285,12 @@ def _publish(
         counter = workspace.version_counter
         try:
             won = _flip_pointer(workspace, counter, version_id) and _store_row(
-                workspace, version_id, counter + 1, columns, actor, announced
+                workspace, version_id, counter + 1, columns, actor, announced, imported
             )
             if won:
+                origin = {"source": imported.source, "created_at": imported.created_at.isoformat()} if imported else {}
                 record_event(
-                    "state.write",
+                    "state.import" if imported else "state.write",
                     "forced" if forced else "ok",
                     actor,
                     workspace=workspace,
@@ -243,6 +298,7 @@ def _publish(
                     serial=summary.serial,
                     version_id=version_id,
                     size=body.size,
+                    **origin,
                 )
                 db.session.commit()
         except IntegrityError:
@@ -274,6 +330,7 @@ def _store_row(
     columns: dict[str, Any],
     actor: str,
     announced: Announced | None,
+    imported: Imported | None = None,
 ) -> bool:
     if announced is not None and announced.pending:
         # Only the state columns: a JSON copy attached concurrently to the same row stays as it is.
@@ -291,7 +348,7 @@ def _store_row(
             workspace_id=workspace.id,
             number=number,
             created_by=actor,
-            created_at=utcnow(),
+            created_at=imported.created_at if imported else utcnow(),
             **columns,
             **copies,
         )

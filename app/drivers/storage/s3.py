@@ -42,7 +42,7 @@ class S3Storage:
     def from_config(cls, config: Config) -> S3Storage:
         if not config.s3_bucket:
             raise ConfigError("OPENTACO_STORAGE=s3 needs OPENTACO_S3_BUCKET (or STORAGE_S3_BUCKET)")
-        return cls(_client(config), config.s3_bucket, config.s3_prefix)
+        return cls(client_from_config(config), config.s3_bucket, config.s3_prefix)
 
     def object_key(self, key: str) -> str:
         """The S3 key an object is stored under."""
@@ -176,7 +176,8 @@ class _ObjectStream:
         self.body.close()
 
 
-def _client(config: Config) -> Any:
+def client_from_config(config: Config) -> Any:
+    """A boto3 S3 client for the configured endpoint, region, addressing style and credentials."""
     endpoint = config.s3_endpoint
     if endpoint and "://" not in endpoint:  # MinIO-style host:port, scheme chosen by STORAGE_S3_USE_SSL
         endpoint = f"{'https' if config.s3_use_ssl else 'http'}://{endpoint}"

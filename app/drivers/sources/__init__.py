@@ -1,0 +1,1 @@
+"""Read-only access to the storage of the servers Statesman replaces, for ``flask import-from``."""
