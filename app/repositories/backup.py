@@ -46,8 +46,9 @@ from app.models import (
     User,
     Workspace,
     WorkspaceTag,
+    WorkspaceVariable,
 )
-from app.repositories import signing_keys
+from app.repositories import signing_keys, variables
 from app.repositories.migration_status import schema_status
 from app.repositories.state_versions import (
     COPIES,
@@ -109,6 +110,8 @@ TABLES = (
     # the pointers are exported with the row and applied by the last step, once the versions are in
     Table(Workspace, volatile=("updated_at", *POINTERS)),
     Table(WorkspaceTag, key=("workspace_id", "key")),
+    # the value travels decrypted (as the states do) and is sealed again with the target's key
+    Table(WorkspaceVariable, volatile=("updated_at",), local=("sealed_value", "kms_key_id")),
     Table(AgentPool),
     Table(ApiToken, volatile=("last_used_at",)),
     Table(SigningKey, key=("kid",), local=("private_key", "kms_key_id")),
@@ -223,6 +226,8 @@ class Exporter:
                     self.currents[row["id"]] = row["current_version_id"]
                 if spec.model is SigningKey:
                     row["private_key_pem"] = self._unsealed(row["kid"])
+                if spec.model is WorkspaceVariable:
+                    row["value"] = self._variable_value(row["id"])
                 lines.write(row)
             self._close(spec.file, lines)
 
@@ -305,6 +310,11 @@ class Exporter:
         for row in db.session.execute(query).mappings().yield_per(BATCH):
             yield {name: _encode(value) for name, value in row.items()}
         db.session.rollback()
+
+    def _variable_value(self, variable_id: str) -> str:
+        variable = db.session.get(WorkspaceVariable, variable_id)
+        assert variable is not None
+        return variables.revealed_value(variable)
 
     def _unsealed(self, kid: str) -> str:
         key = db.session.get(SigningKey, kid)
@@ -427,7 +437,7 @@ class Importer:
         return manifest
 
     def _lines(self, spec: Table) -> Iterator[dict[str, Any]]:
-        known = {column.name for column in spec.exported_columns()} | {"private_key_pem"}
+        known = {column.name for column in spec.exported_columns()} | {"private_key_pem", "value"}
         with open(self.directory / spec.file, "rb") as handle:
             for number, line in enumerate(handle, 1):
                 row: dict[str, Any] = json.loads(line)
@@ -508,6 +518,8 @@ class Importer:
             values["private_key"], values["kms_key_id"] = signing_keys.seal_private_key(
                 row["kid"], row["private_key_pem"].encode()
             )
+        if spec.model is WorkspaceVariable:
+            values["sealed_value"], values["kms_key_id"] = variables.seal_value(row["id"], row["value"])
         return values
 
     def _existing(self, spec: Table, rows: list[dict[str, Any]]) -> dict[tuple[Any, ...], Any]:

@@ -164,10 +164,14 @@ def _check(key: str, value: str, category: str, description: str) -> None:
         raise InvalidInput(f"a variable description is at most {MAX_DESCRIPTION} characters")
 
 
-def _seal(variable: WorkspaceVariable, value: str) -> None:
+def seal_value(variable_id: str, value: str) -> tuple[bytes, str]:
+    """``value`` sealed under the KMS driver's current key for the variable: the column values and the key id."""
     kms = drivers().kms
-    variable.sealed_value = b"".join(kms.encrypt([value.encode()], _context(variable.id)))
-    variable.kms_key_id = kms.key_id
+    return b"".join(kms.encrypt([value.encode()], _context(variable_id))), kms.key_id
+
+
+def _seal(variable: WorkspaceVariable, value: str) -> None:
+    variable.sealed_value, variable.kms_key_id = seal_value(variable.id, value)
 
 
 def _context(variable_id: str) -> bytes:

@@ -20,8 +20,8 @@ from flask import Flask
 from app import create_app
 from app.drivers.kms.local import local_key_id
 from app.extensions import db, drivers
-from app.models import AuditEvent, StateVersion, Workspace
-from app.repositories import signing_keys
+from app.models import AuditEvent, StateVersion, Workspace, WorkspaceVariable
+from app.repositories import signing_keys, variables
 from app.repositories.backup import Importer
 from app.repositories.state_versions import COPIES, open_copy, read_version_bytes
 from config import Config
@@ -142,6 +142,11 @@ def populate(app: Flask) -> Populated:
         db.session.commit()
         signing_keys.sign_access_token({"sub": "alice", "aud": "statesman"})
         kid = signing_keys.current_signing_key().kid
+    for key, value, sensitive in (("region", "eu-west-1", False), ("db_password", "s3cret", True)):
+        body = {"data": {"type": "vars", "attributes": {"key": key, "value": value, "category": "terraform"}}}
+        body["data"]["attributes"]["sensitive"] = sensitive
+        made_var = Api(client, token).post(f"workspaces/{workspace['id']}/vars", body)
+        assert made_var.status_code == 201, made_var.json
     return Populated(token, revoked, kid, created.json["data"]["id"])
 
 
@@ -184,9 +189,13 @@ def snapshot(app: Flask) -> dict[str, Any]:
             for e in db.session.scalars(db.select(AuditEvent).order_by(AuditEvent.id))
         ]
         keys = [(k.kid, k.slot, k.public_jwk) for k in signing_keys.published_keys()]
+        values = sorted(
+            (v.id, v.workspace_id, v.key, v.category, v.sensitive, v.version, variables.revealed_value(v))
+            for v in db.session.scalars(db.select(WorkspaceVariable))
+        )
         db.session.rollback()
     versions.sort(key=lambda v: (v[1], v[2]))  # in Python: MySQL's collation orders ids differently
-    return {"workspaces": workspaces, "versions": versions, "events": events, "signing_keys": keys}
+    return {"workspaces": workspaces, "versions": versions, "events": events, "signing_keys": keys, "vars": values}
 
 
 def run(app: Flask, *args: str, ok: bool = True) -> Any:
