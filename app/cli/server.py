@@ -16,9 +16,11 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+import config as config_package
 from config import STORAGE_BACKENDS, Config, ConfigError, load_config
 
-GUNICORN_CONF = Path(__file__).resolve().parents[2] / "config" / "gunicorn.conf.py"
+# Next to the config package wherever it is installed, not relative to a checkout.
+GUNICORN_CONF = Path(config_package.__file__).resolve().with_name("gunicorn.conf.py")
 
 FLAG_VARIABLES = {
     "port": "OPENTACO_PORT",
