@@ -13,6 +13,7 @@ from flask import Flask
 from flask.cli import AppGroup
 
 from app.core.errors import StatesmanError
+from app.extensions import drivers
 from app.models import Organization, Workspace
 from app.repositories import orgs, rbac, state_versions, tokens, users, workspaces
 from app.repositories.audit import record_event
@@ -247,6 +248,7 @@ def download_version(org_name: str, workspace: str, version_id: str | None, outp
 @_domain_errors
 def rotate_keys() -> None:
     """Re-encrypt every stored version under the current key (old keys must stay configured until it ends)."""
+    _require_rotation_keys()
     total = state_versions.count_versions_needing_rotation()
     click.echo(f"{total} version(s) to re-encrypt under the current key")
     done = 0
@@ -257,6 +259,26 @@ def rotate_keys() -> None:
             click.echo(f"re-encrypted {done}/{total}")
     record_event("kms.rotate", "ok", _actor(), versions=done)
     click.echo(f"done: {done} version(s) re-encrypted; the old keys can be removed from KMS_OLD_KEYS")
+
+
+def _require_rotation_keys() -> None:
+    """Refuse before touching anything unless there is a current key and every stored version is readable here."""
+    kms = drivers().kms
+    if kms.name == "none":
+        raise StatesmanError(
+            "KMS_BACKEND=none: there is no current key to re-encrypt under; configure the new key first"
+        )
+    unknown = sorted(key_id for key_id in state_versions.stored_key_ids() if not kms.knows(key_id))
+    if unknown:
+        raise StatesmanError(
+            f"versions are stored under key(s) {', '.join(unknown)}, which this command does not have: configure "
+            "the new key as the current one and every old key (KMS_OLD_KEYS) here and on every server, then rotate"
+        )
+    click.echo(
+        f"current key: {kms.key_id}; every server must already have it configured, or it cannot read the versions "
+        "re-encrypted now",
+        err=True,
+    )
 
 
 def register_admin_commands(app: Flask) -> None:
