@@ -13,8 +13,19 @@ from flask import Flask
 from flask.cli import AppGroup
 
 from app.core.errors import StatesmanError
+from app.extensions import drivers
 from app.models import ApiToken, Organization, Workspace
-from app.repositories import agent_pools, orgs, rbac, signing_keys, state_versions, tokens, users, workspaces
+from app.repositories import (
+    agent_pools,
+    orgs,
+    rbac,
+    signing_keys,
+    state_versions,
+    tokens,
+    users,
+    variables,
+    workspaces,
+)
 from app.repositories.audit import record_event
 from app.repositories.locks import force_unlock_workspace, get_lock
 from config import ConfigError, parse_duration
@@ -333,6 +344,7 @@ def download_version(org_name: str, workspace: str, version_id: str | None, outp
 @_domain_errors
 def rotate_keys() -> None:
     """Re-encrypt every stored version under the current key (old keys must stay configured until it ends)."""
+    _require_rotation_keys()
     total = state_versions.count_versions_needing_rotation()
     click.echo(f"{total} version(s) to re-encrypt under the current key")
     done = 0
@@ -342,10 +354,32 @@ def rotate_keys() -> None:
         if done % 50 == 0 or done == total:
             click.echo(f"re-encrypted {done}/{total}")
     resealed = signing_keys.reseal_signing_keys()
-    record_event("kms.rotate", "ok", _actor(), versions=done, signing_keys=resealed)
+    values = variables.reseal_variables()
+    record_event("kms.rotate", "ok", _actor(), versions=done, signing_keys=resealed, variables=values)
     click.echo(
-        f"done: {done} version(s) and {resealed} signing key(s) re-encrypted; "
+        f"done: {done} version(s), {resealed} signing key(s) and {values} variable(s) re-encrypted; "
         "the old keys can be removed from KMS_OLD_KEYS"
+    )
+
+
+def _require_rotation_keys() -> None:
+    """Refuse before touching anything unless there is a current key and every stored version is readable here."""
+    kms = drivers().kms
+    if kms.name == "none":
+        raise StatesmanError(
+            "KMS_BACKEND=none: there is no current key to re-encrypt under; configure the new key first"
+        )
+    stored = state_versions.stored_key_ids() | signing_keys.sealed_key_ids() | variables.sealed_key_ids()
+    unknown = sorted(key_id for key_id in stored if not kms.knows(key_id))
+    if unknown:
+        raise StatesmanError(
+            f"versions are stored under key(s) {', '.join(unknown)}, which this command does not have: configure "
+            "the new key as the current one and every old key (KMS_OLD_KEYS) here and on every server, then rotate"
+        )
+    click.echo(
+        f"current key: {kms.key_id}; every server must already have it configured, or it cannot read the versions "
+        "re-encrypted now",
+        err=True,
     )
 
 

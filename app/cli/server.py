@@ -16,9 +16,11 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+import config as config_package
 from config import STORAGE_BACKENDS, Config, ConfigError, load_config
 
-GUNICORN_CONF = Path(__file__).resolve().parents[2] / "config" / "gunicorn.conf.py"
+# Next to the config package wherever it is installed, not relative to a checkout.
+GUNICORN_CONF = Path(config_package.__file__).resolve().with_name("gunicorn.conf.py")
 
 FLAG_VARIABLES = {
     "port": "OPENTACO_PORT",
@@ -76,12 +78,13 @@ def preflight(example_org: str | None = None) -> None:
     http backend creates organizations on first use there, but the cloud block reads its organization first.
     """
     from app import create_app
-    from app.cli.preflight import require_current_schema
+    from app.cli.preflight import require_current_schema, require_reachable_backends
     from app.extensions import db, drivers
     from app.repositories.orgs import create_org, get_org_by_name
 
     app = create_app(load_config())
     require_current_schema(app)
+    require_reachable_backends(app)
     with app.app_context():
         if example_org is not None and get_org_by_name(example_org) is None:
             create_org(example_org, created_by="statesman-dev")

@@ -86,6 +86,18 @@ class BackendUnavailable(StatesmanError):
         self.backend = backend
 
 
+class KeyNotConfigured(BackendUnavailable):
+    """A stored version names a key this server does not have (yet): 503, as a rotation in progress is.
+
+    Rotating before every server knows the new key makes those servers meet versions under it; that is an outage
+    of this server's configuration, not a corrupt state, so clients are told to retry and the operator which key.
+    """
+
+    def __init__(self, key_id: str, remedy: str) -> None:
+        super().__init__("kms", f"state was encrypted with key {key_id}, which this server does not have: {remedy}")
+        self.key_id = key_id
+
+
 class DecryptionFailed(StatesmanError):
     """A stored ciphertext does not verify with any known key (wrong key, or it was moved or altered)."""
 

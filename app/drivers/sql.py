@@ -101,6 +101,34 @@ def _url_from_dsn(dsn: str) -> sa.URL | None:
     )
 
 
+def describe_connection_failure(url: sa.URL, exc: BaseException) -> str:
+    """One line saying which database could not be used and what to do; never the password.
+
+    For start-up (``statesman``, ``flask db upgrade``): names the host and database, unlike request errors.
+    """
+    original = getattr(exc, "orig", None) or exc
+    backend = url.get_backend_name()
+    host = url.host or str(url.query.get("host", "localhost"))
+    port = url.port or {"postgresql": 5432, "mysql": 3306}.get(backend)
+    where = f"{host}:{port}" if port else host
+    name = url.database or ""
+    text = str(original)
+    code = getattr(original, "pgcode", None) or (getattr(original, "args", None) or [None])[0]
+    if backend == "sqlite":
+        return f"cannot open the SQLite database {name}: {text.splitlines()[0] if text else type(original).__name__}"
+    if code in ("3D000", 1049) or (backend == "postgresql" and f'database "{name}" does not exist' in text):
+        create = f"createdb {name}" if backend == "postgresql" else f"CREATE DATABASE {name} CHARACTER SET utf8mb4"
+        return f"database {name} does not exist on {where}: create it ({create}) and run flask db upgrade"
+    if code in ("28P01", "28000", 1045) or "password authentication failed" in text:
+        who = f"user {url.username} for database {name}"
+        return f"the {backend} server at {where} refused {who}: check the user and password settings"
+    if backend == "postgresql":
+        settings = "OPENTACO_POSTGRES_HOST and OPENTACO_POSTGRES_PORT (or DATABASE_URL)"
+    else:
+        settings = "OPENTACO_MYSQL_HOST and OPENTACO_MYSQL_PORT (or DATABASE_URL)"
+    return f"cannot connect to the {backend} server at {where} (database {name}): start it, or check {settings}"
+
+
 def is_deadlock(exc: DBAPIError) -> bool:
     """True when the database aborted the transaction to break a deadlock (running it again is safe)."""
     original = exc.orig

@@ -10,7 +10,9 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Engine
 
-MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
+# Shipped inside the package (package data), so an installed server finds them from any directory.
+MIGRATIONS_DIR = Path(__file__).resolve().parents[1] / "migrations"
+_WITH_SAME_SETTINGS = "with the server's environment; `make migrate` in a checkout"
 
 
 @dataclass(frozen=True)
@@ -41,10 +43,10 @@ def schema_status(engine: Engine) -> SchemaStatus:
     if revision == head:
         return SchemaStatus(True, revision, head, "schema is current")
     if revision is None:
-        message = "the database has no schema: run `flask db upgrade` (or `make migrate`) first"
+        message = f"the database has no schema: run `flask db upgrade` first ({_WITH_SAME_SETTINGS})"
     else:
         message = (
             f"the database schema is at revision {revision} but this version needs {head}: "
-            "run `flask db upgrade` (or `make migrate`)"
+            f"run `flask db upgrade` ({_WITH_SAME_SETTINGS})"
         )
     return SchemaStatus(False, revision, head, message)

@@ -100,6 +100,11 @@ def reseal_signing_keys() -> int:
     return moved
 
 
+def sealed_key_ids() -> set[str]:
+    """Every KMS key id a signing key's private half is sealed under."""
+    return set(db.session.scalars(db.select(SigningKey.kms_key_id).distinct()))
+
+
 def sign_access_token(claims: dict[str, Any]) -> str:
     """``claims`` as a JWT access token signed by the current key (header ``kid`` names it)."""
     key = current_signing_key()

@@ -557,6 +557,16 @@ def versions_needing_rotation(batch: int = 100) -> Iterator[StateVersion]:
         last_id = page[-1].id
 
 
+def stored_key_ids() -> set[str]:
+    """Every key id that a finalized version's state or JSON copy is encrypted under."""
+    finalized = StateVersion.status == "finalized"
+    found = set(db.session.scalars(db.select(StateVersion.kms_key_id).where(finalized).distinct()))
+    for copy in COPIES:
+        column = getattr(StateVersion, copy.kms)
+        found.update(db.session.scalars(db.select(column).where(finalized, column.is_not(None)).distinct()))
+    return found
+
+
 def count_versions_needing_rotation() -> int:
     """How many versions have an object not encrypted with the current key."""
     key_id = drivers().kms.key_id

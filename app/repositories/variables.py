@@ -170,6 +170,22 @@ def seal_value(variable_id: str, value: str) -> tuple[bytes, str]:
     return b"".join(kms.encrypt([value.encode()], _context(variable_id))), kms.key_id
 
 
+def reseal_variables() -> int:
+    """Seal every value under the KMS driver's current key (``flask kms rotate``); returns how many moved."""
+    key_id = drivers().kms.key_id
+    moved = 0
+    for variable in db.session.scalars(db.select(WorkspaceVariable).where(WorkspaceVariable.kms_key_id != key_id)):
+        _seal(variable, revealed_value(variable))
+        moved += 1
+    db.session.commit()
+    return moved
+
+
+def sealed_key_ids() -> set[str]:
+    """Every key id a variable value is sealed under."""
+    return set(db.session.scalars(db.select(WorkspaceVariable.kms_key_id).distinct()))
+
+
 def _seal(variable: WorkspaceVariable, value: str) -> None:
     variable.sealed_value, variable.kms_key_id = seal_value(variable.id, value)
 

@@ -121,7 +121,7 @@ def test_rotation_reseals_the_signing_keys(config) -> None:
     new_key = os.urandom(32)
     rotated = create_app(dataclasses.replace(config, kms_key=new_key, kms_old_keys=(config.kms_key,)))
     result = rotated.test_cli_runner().invoke(args=["kms", "rotate"])
-    assert result.exit_code == 0 and "1 signing key(s) re-encrypted" in result.output, result.output
+    assert result.exit_code == 0 and "1 signing key(s) and 0 variable(s) re-encrypted" in result.output, result.output
     with rotated.app_context():
         assert db.session.get(SigningKey, kid).kms_key_id == local_key_id(new_key)
         db.engine.dispose()
@@ -131,3 +131,35 @@ def test_rotation_reseals_the_signing_keys(config) -> None:
         signing_keys._private_keys.clear()  # a fresh process: the key must come from the database
         again = signing_keys.sign_access_token({"sub": "dana", "aud": "statesman"})
         assert again.split(".")[0] == token.split(".")[0]  # same header: the same kid signs
+
+
+def test_rotation_refuses_to_start_without_every_stored_key(config) -> None:
+    """A version under a key this command lacks (the new key deployed elsewhere, not here) stops it before any work."""
+    new_key = os.urandom(32)
+    ahead = create_app(dataclasses.replace(config, kms_key=new_key, kms_old_keys=(config.kms_key,)))
+    token = make_token(ahead)
+    assert ahead.test_client().post("/state/acme/prod", data=state(1), headers=basic(token)).status_code == 200
+    with ahead.app_context():
+        db.engine.dispose()
+        drivers().close()
+
+    other_key = os.urandom(32)
+    missing_new = create_app(dataclasses.replace(config, kms_key=other_key, kms_old_keys=(config.kms_key,)))
+    result = missing_new.test_cli_runner().invoke(args=["kms", "rotate"])
+    assert result.exit_code == 1
+    assert local_key_id(new_key) in result.output and "every server" in result.output
+    assert "to re-encrypt" not in result.output
+    with missing_new.app_context():
+        assert {v.kms_key_id for v in db.session.scalars(db.select(StateVersion))} == {local_key_id(new_key)}
+        db.engine.dispose()
+        drivers().close()
+
+
+def test_rotation_refuses_to_start_without_a_current_key(config) -> None:
+    unencrypted = create_app(dataclasses.replace(config, kms_backend="none", kms_key=None))
+    result = unencrypted.test_cli_runner().invoke(args=["kms", "rotate"])
+    assert result.exit_code == 1
+    assert "no current key" in result.output
+    with unencrypted.app_context():
+        db.engine.dispose()
+        drivers().close()

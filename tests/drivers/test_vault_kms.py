@@ -16,7 +16,7 @@ from typing import Any
 import hvac  # type: ignore[import-untyped]
 import pytest
 
-from app.core.errors import BackendUnavailable, DecryptionFailed
+from app.core.errors import BackendUnavailable, DecryptionFailed, KeyNotConfigured
 from app.drivers.kms import build_key_manager
 from app.drivers.kms.transit import TransitKeyManager
 from app.drivers.kms.vault import VaultKeyManager, parse_kv_path
@@ -255,7 +255,7 @@ def test_state_from_another_kv_path_is_refused(fake: FakeVault, closing: Callabl
     fake.write_secret("secret", "other", {"key": new_key()})
     other = seal(closing(build_key_manager(vault_config(fake.url, kms_vault_key_path="secret/other"))), b"x")
     kms = closing(build_key_manager(vault_config(fake.url)))
-    with pytest.raises(DecryptionFailed, match="vault:secret/other:v1"):
+    with pytest.raises(KeyNotConfigured, match="vault:secret/other:v1"):  # 503: a key this server lacks
         unseal(kms, other)
 
 
@@ -352,7 +352,7 @@ def test_data_key_vault_cannot_unwrap_fails_to_decrypt(fake: FakeVault, closing:
 def test_transit_refuses_states_of_other_drivers(fake: FakeVault, closing: Callable[[Any], Any]) -> None:
     fake.write_secret("secret", "statesman", {"key": new_key()})
     kv_sealed = seal(closing(build_key_manager(vault_config(fake.url))), b"state")
-    with pytest.raises(DecryptionFailed, match="not by the transit driver"):
+    with pytest.raises(KeyNotConfigured, match=r"vault:secret/statesman:v1.*not a Vault Transit key"):
         unseal(transit(fake, closing), kv_sealed)
 
 

@@ -20,6 +20,10 @@ class KeyManager(Protocol):
         """Plaintext, each chunk verified before it is yielded; raises ``DecryptionFailed``."""
         ...
 
+    def knows(self, key_id: str) -> bool:
+        """True when versions written under ``key_id`` are readable by this manager (as far as it can tell)."""
+        ...
+
     def check(self) -> None:
         """Raise ``BackendUnavailable`` when the key source cannot be reached (readiness probe)."""
         ...

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Iterator
 
-from app.core.errors import DecryptionFailed
+from app.core.errors import KeyNotConfigured
 from app.drivers.kms import envelope
 from config import Config, ConfigError
 
@@ -41,9 +41,10 @@ class LocalKeyManager:
         try:
             return self._keys[header.key_id]
         except KeyError:
-            raise DecryptionFailed(
-                f"state was encrypted with key {header.key_id}, which is not configured (add it to KMS_OLD_KEYS)"
-            ) from None
+            raise KeyNotConfigured(header.key_id, "configure it (KMS_KEY, or KMS_OLD_KEYS for an old key)") from None
+
+    def knows(self, key_id: str) -> bool:
+        return key_id in self._keys
 
     def check(self) -> None:
         return None

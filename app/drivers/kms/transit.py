@@ -13,7 +13,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 
-from app.core.errors import DecryptionFailed
+from app.core.errors import DecryptionFailed, KeyNotConfigured
 from app.drivers.kms import envelope
 from app.drivers.kms.vault_client import (
     VaultClient,
@@ -110,9 +110,15 @@ class TransitKeyManager:
         self._remember((self._key, wrapped), data_key)
         return data_key, wrapped
 
+    def knows(self, key_id: str) -> bool:
+        # The header names the Transit key; whether the engine still has it only Vault can say.
+        return key_id.startswith(KEY_ID_PREFIX)
+
     def _resolve(self, header: envelope.Header) -> bytes:
-        if not header.key_id.startswith(KEY_ID_PREFIX) or not header.wrapped_key:
-            raise DecryptionFailed(f"state was encrypted with key {header.key_id}, not by the transit driver")
+        if not self.knows(header.key_id):
+            raise KeyNotConfigured(header.key_id, "it is not a Vault Transit key (KMS_BACKEND=transit)")
+        if not header.wrapped_key:
+            raise DecryptionFailed(f"state encrypted with key {header.key_id} carries no wrapped data key")
         # The header names the Transit key that wrapped the data key, so states stay readable after KMS_TRANSIT_KEY
         # changes, as long as the old key still exists in the engine.
         slot = (header.key_id.removeprefix(KEY_ID_PREFIX), header.wrapped_key)

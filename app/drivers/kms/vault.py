@@ -12,7 +12,7 @@ import binascii
 import threading
 from collections.abc import Iterable, Iterator
 
-from app.core.errors import DecryptionFailed
+from app.core.errors import DecryptionFailed, KeyNotConfigured
 from app.drivers.kms import envelope
 from app.drivers.kms.vault_client import VaultClient, VaultPathMissing, section, startup_errors
 from config import Config, ConfigError
@@ -145,5 +145,12 @@ class VaultKeyManager:
         prefix = f"vault:{self._mount}/{self._path}:v"
         number = key_id.removeprefix(prefix)
         if number == key_id or not number.isdigit():
-            raise DecryptionFailed(f"state was encrypted with key {key_id}, not with a version of {self._setting}")
+            raise KeyNotConfigured(key_id, f"it is not a version of {self._setting}")
         return int(number)
+
+    def knows(self, key_id: str) -> bool:
+        try:
+            self._version_of(key_id)
+        except KeyNotConfigured:
+            return False
+        return True

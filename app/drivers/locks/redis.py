@@ -15,8 +15,8 @@ from typing import Any
 
 import redis
 from redis.backoff import NoBackoff
+from redis.exceptions import AuthenticationError, RedisError
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError
 from redis.retry import Retry
 
 from app.core.clock import utcnow
@@ -112,9 +112,26 @@ class RedisLockDriver:
             return self._read(key)
 
     def check(self) -> None:
-        """Raise ``BackendUnavailable`` unless Redis answers PING."""
-        with self._translated():
-            self.client.ping()
+        """Raise ``BackendUnavailable`` unless Redis answers PING.
+
+        The message (a response of ``/readyz``) names only the error class; ``details["startup"]``, which the start-up
+        check prints, names the address from the configuration and what to do.
+        """
+        settings = self.client.connection_pool.connection_kwargs
+        where = settings.get("path") or f"{settings.get('host', 'localhost')}:{settings.get('port', 6379)}"
+        try:
+            with self._translated():
+                self.client.ping()
+        except BackendUnavailable as exc:
+            cause = exc.__cause__
+            if isinstance(cause, AuthenticationError):
+                exc.details["startup"] = f"Redis at {where} refused the credentials: check REDIS_URL or REDIS_PASSWORD"
+            else:
+                exc.details["startup"] = (
+                    f"cannot connect to Redis at {where} ({type(cause).__name__}): start it, or set REDIS_URL or "
+                    "REDIS_ADDR"
+                )
+            raise
 
     def close(self) -> None:
         """Close every pooled connection."""

@@ -109,8 +109,21 @@ class S3Storage:
             raise _unavailable(exc) from exc
 
     def check(self) -> None:
-        with _translated():
+        """Raise ``BackendUnavailable`` naming the bucket and endpoint unless the bucket answers."""
+        endpoint = self.client.meta.endpoint_url
+        try:
             self.client.head_bucket(Bucket=self.bucket)
+        except ClientError as exc:
+            if _error_code(exc) in _NOT_FOUND_CODES or _error_code(exc) == "NoSuchBucket":
+                raise BackendUnavailable(
+                    BACKEND, f"bucket {self.bucket} does not exist at {endpoint}: create it, or set OPENTACO_S3_BUCKET"
+                ) from exc
+            raise _unavailable(exc) from exc
+        except BotoCoreError as exc:
+            raise BackendUnavailable(
+                BACKEND,
+                f"cannot reach {endpoint} ({type(exc).__name__}): check AWS_ENDPOINT_URL (or STORAGE_S3_ENDPOINT)",
+            ) from exc
 
     def close(self) -> None:
         """Close the client's connection pool."""

@@ -1,10 +1,14 @@
 """Alembic environment for Flask-Migrate: runs against the app's SQLAlchemy engine and metadata."""
 
 import logging
+import sys
 from logging.config import fileConfig
 
 from alembic import context
 from flask import current_app
+from sqlalchemy.exc import OperationalError
+
+from app.drivers.sql import describe_connection_failure
 
 config = context.config
 fileConfig(config.config_file_name, disable_existing_loggers=False)
@@ -45,7 +49,12 @@ def run_migrations_online():
     conf_args = dict(current_app.extensions["migrate"].configure_args)
     conf_args.setdefault("process_revision_directives", process_revision_directives)
     conf_args.setdefault("render_as_batch", True)
-    with get_engine().connect() as connection:
+    try:
+        connection = get_engine().connect()
+    except OperationalError as exc:
+        # One line naming the database and the fix instead of the driver's traceback (no password: a URL object).
+        sys.exit(f"error: {describe_connection_failure(get_engine().url, exc)}")
+    with connection:
         sqlite = connection.dialect.name == "sqlite"
         if sqlite:
             # Batch mode rebuilds a SQLite table (copy, DROP, rename). With foreign keys on, DROP TABLE deletes the
