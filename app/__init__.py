@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import uuid
 from pathlib import Path
 
@@ -11,12 +12,13 @@ from flask import Flask, g, request
 from flask.wrappers import Response
 
 from app.auth.oidc_jwt import JwtVerifier
-from app.core.request_context import current_request_id
+from app.core.request_context import RequestIdFilter, current_request_id
 from app.drivers import Drivers
 from app.extensions import Services, db, install_services, migrate
 from app.web.error_pages import register_error_handlers
 from config import Config, load_config
 from config.dev_secrets import ensure_development_secrets
+from config.log_format import stderr_handler
 
 
 def create_app(config: Config | None = None) -> Flask:
@@ -37,8 +39,10 @@ def create_app(config: Config | None = None) -> Flask:
 
 
 def configure_logging(config: Config) -> None:
-    """Log at ``LOG_LEVEL``; shadowed settings are reported once."""
-    logging.basicConfig(level=config.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    """Log at ``LOG_LEVEL`` in ``LOG_FORMAT``, each record with its request id; shadowed settings are reported once."""
+    handler = stderr_handler(config.log_format)
+    handler.addFilter(RequestIdFilter())
+    logging.basicConfig(level=config.log_level.upper(), handlers=[handler])
     logging.getLogger("statesman").setLevel(config.log_level.upper())
     for warning in config.warnings:
         logging.getLogger("statesman.config").warning(warning)
@@ -89,13 +93,14 @@ def init_sign_in(app: Flask, config: Config) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    """The APIs: health, the Terraform http backend, the management API (/internal/api and /v1), the TFC API,
+    """The APIs: health, metrics, the Terraform http backend, the management API (/internal/api and /v1), the TFC API,
     ``terraform login`` (/oauth), the id-token exchange (/v1/auth) and its token keys (/oidc/jwks.json)."""
     from app import http_backend, internal, oauth, tfc_api
     from app.oauth import exchange, keys
-    from app.web import health
+    from app.web import health, metrics
 
     app.register_blueprint(health.bp)
+    app.register_blueprint(metrics.bp)
     app.register_blueprint(oauth.bp)
     app.register_blueprint(exchange.bp)
     app.register_blueprint(keys.bp)
@@ -105,14 +110,19 @@ def register_blueprints(app: Flask) -> None:
 
 
 def register_request_hooks(app: Flask) -> None:
-    """Refuse text no database can hold (NUL) before any view runs; request ids for logs and audit events."""
+    """Refuse text no database can hold (NUL) before any view runs; request ids for logs and audit events;
+    metrics and the request log of every request."""
+    from app.web import request_log
     from app.web.request_text import refuse_nul_characters
 
+    request_log.init_app(app)  # first: its clock and its record cover requests the next hook refuses
     app.before_request(refuse_nul_characters)
 
     @app.before_request
     def assign_request_id() -> None:
-        g.request_id = (request.headers.get("X-Request-ID") or uuid.uuid4().hex)[:64]
+        # A caller's id (nginx's $request_id, a CI job's) is kept when it is short and plain: it goes into logs.
+        offered = _UNSAFE_REQUEST_ID.sub("", request.headers.get("X-Request-ID", ""))[:64]
+        g.request_id = offered or uuid.uuid4().hex
         g.request_id_token = current_request_id.set(g.request_id)
 
     @app.after_request
@@ -133,6 +143,9 @@ def trust_proxies(app: Flask, config: Config) -> None:
 
     if config.allow_x_forwarded_for:
         app.wsgi_app = TrustedProxies(app.wsgi_app, config.trusted_proxies)  # type: ignore[method-assign]
+
+
+_UNSAFE_REQUEST_ID = re.compile(r"[^A-Za-z0-9._:@/+=-]")
 
 
 def register_cli(app: Flask) -> None:

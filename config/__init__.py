@@ -26,6 +26,7 @@ KMS_BACKENDS = ("local", "vault", "transit", "none")
 QUERY_BACKENDS = ("sqlite", "postgres", "mysql")
 ENVIRONMENTS = ("production", "development")
 LOG_LEVELS = ("debug", "info", "warning", "error")
+LOG_FORMATS = ("text", "json")
 MIB = 1024 * 1024
 
 
@@ -51,6 +52,10 @@ class Config:
     web_concurrency: int = 5
     web_concurrency_explicit: bool = False
     log_level: str = "info"
+    # "json": one JSON object per line (for log collectors); "text": lines for people
+    log_format: str = "text"
+    # when set, /metrics needs "Authorization: Bearer <metrics_token>"; None: /metrics is open
+    metrics_token: str | None = field(default=None, repr=False)
     max_state_size: int = 256 * MIB
     # storage
     storage_backend: str = "fs"
@@ -363,6 +368,8 @@ def load_config(environ: Mapping[str, str] | None = None) -> Config:
         web_concurrency=workers,
         web_concurrency_explicit=workers_explicit,
         log_level=env.choice("OPENTACO_LOG_LEVEL", "LOG_LEVEL", allowed=LOG_LEVELS, default="info"),
+        log_format=env.choice("LOG_FORMAT", allowed=LOG_FORMATS, default="text"),
+        metrics_token=env.secret("METRICS_TOKEN"),
         max_state_size=_parse_size("MAX_STATE_SIZE", max_size) if max_size else 256 * MIB,
         storage_backend=storage_backend,
         storage_fs_dir=Path(env.text("STORAGE_FS_DIR") or data_dir / "states").absolute(),

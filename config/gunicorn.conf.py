@@ -1,8 +1,22 @@
 """gunicorn settings derived from the same ``Config`` the app reads (``statesman`` starts gunicorn with this)."""
 
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
 from config import load_config
+from config.log_format import JsonFormatter
 
 _config = load_config()
+
+# Metrics of every worker go through files in one directory (prometheus-client's multiprocess mode); the variable
+# must be set before a worker imports the app. An operator's directory is used as given (it must belong to this
+# server alone: it is emptied when the master starts); without one, a private directory lives as long as the master.
+_metrics_dir_owned = not os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+if _metrics_dir_owned:
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="statesman-metrics-")
+_metrics_dir = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
 
 _host = f"[{_config.listen_host}]" if ":" in _config.listen_host else _config.listen_host
 bind = [f"{_host}:{_config.port}"]
@@ -33,6 +47,42 @@ secure_scheme_headers: dict[str, str] = {}
 proxy_allow_ips = "127.0.0.1,::1"
 loglevel = _config.log_level
 errorlog = "-"
-accesslog = "-"
-# The path without its query string: signed URLs carry their signature in the query.
-access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms rid=%({x-request-id}o)s'
+# No gunicorn access log: the app logs every request itself (``statesman.request``), with its route template
+# rather than the URL (whose query may carry a signature), the resolved organization and workspace, and the user,
+# in the same format as every other line.
+accesslog = None
+if _config.log_format == "json":
+    logconfig_dict = {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"json": {"()": JsonFormatter}},
+        "handlers": {
+            "error_console": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"}
+        },
+        # The root logger is left to the app (``app.configure_logging``), which adds the request id to its records.
+        "root": {"level": _config.log_level.upper(), "handlers": []},
+        "loggers": {
+            "gunicorn.error": {"level": _config.log_level.upper(), "handlers": ["error_console"], "propagate": False},
+            "gunicorn.access": {"level": "INFO", "handlers": [], "propagate": False},
+        },
+    }
+
+
+def on_starting(server):
+    """Forget the metrics of a previous run: its workers' files would be merged into this one's."""
+    _metrics_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    for stale in _metrics_dir.glob("*.db"):
+        stale.unlink(missing_ok=True)
+
+
+def child_exit(server, worker):
+    """A worker's live gauges stop counting when it exits; its counters and histograms stay in the totals."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid, str(_metrics_dir))
+
+
+def on_exit(server):
+    """Remove the private metrics directory (an operator's directory is left in place)."""
+    if _metrics_dir_owned:
+        shutil.rmtree(_metrics_dir, ignore_errors=True)

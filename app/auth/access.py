@@ -32,6 +32,7 @@ from app.repositories.workspaces import ensure_workspace, get_workspace, get_wor
 
 log = logging.getLogger("statesman.auth")
 _MEMO_KEY = "statesman_access"
+_RESOLVED_KEY = "statesman_resolved"
 
 # The least a caller may hold to see a workspace at all: outputs-only tokens (terraform_remote_state consumers)
 # must still read the organization, the workspace and its current version's outputs.
@@ -177,7 +178,9 @@ def resolve_org(principal: Principal, org_ref: str, *, create_missing: bool = Fa
         org = create_org(check_name("organization", org_ref), created_by=principal.subject)
     if org is None:
         raise NotFound(f"organization {org_ref!r} not found")
-    return access_to(principal, org)
+    found = access_to(principal, org)
+    _note_resolved(org.name, None)
+    return found
 
 
 def resolve_workspace(
@@ -211,7 +214,19 @@ def resolve_workspace(
     if hide_forbidden and not access.allows(VISIBLE, workspace.name):
         raise NotFound(f"workspace {ref!r} not found in organization {org.name!r}")
     access.require(action, workspace.name)
+    _note_resolved(org.name, workspace.name)
     return Target(access, workspace)
+
+
+def resolved_names() -> tuple[str | None, str | None]:
+    """The organization and workspace names this request resolved and was allowed to see (for the request log)."""
+    found: tuple[str | None, str | None] = g.get(_RESOLVED_KEY, (None, None)) if has_app_context() else (None, None)
+    return found
+
+
+def _note_resolved(org_name: str, workspace_name: str | None) -> None:
+    if has_app_context():
+        setattr(g, _RESOLVED_KEY, (org_name, workspace_name))
 
 
 def explain(org: Organization, user_id: str, action: str, workspace_name: str | None) -> policy.Decision:

@@ -122,7 +122,9 @@ def development_https(config: Config, environ: dict[str, str]) -> dict[str, str]
     certificates = ensure_development_certificates(config.data_dir)
     host = f"[{config.listen_host}]" if ":" in config.listen_host else config.listen_host
     hostname = f"localhost:{config.dev_https_port}"
-    https = {k: v for k, v in environ.items() if k != "OPENTACO_PORT"}
+    # The HTTPS server is a gunicorn master of its own, with its own metrics directory: two masters would each
+    # empty a shared one when they start.
+    https = {k: v for k, v in environ.items() if k not in ("OPENTACO_PORT", "PROMETHEUS_MULTIPROC_DIR")}
     https.update(
         {
             "LISTEN_ADDR": f"{host}:{config.dev_https_port}",

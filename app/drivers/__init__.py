@@ -35,11 +35,16 @@ class Drivers:
 
     @classmethod
     def from_config(cls, config: Config) -> Drivers:
+        from app.drivers.instrumented import instrument
         from app.drivers.kms import build_key_manager
         from app.drivers.locks import build_lock_driver
         from app.drivers.storage import build_storage
 
-        return cls(storage=build_storage(config), locks=build_lock_driver(config), kms=build_key_manager(config))
+        return cls(
+            storage=instrument("storage", build_storage(config)),
+            locks=instrument("locks", build_lock_driver(config)),
+            kms=instrument("kms", build_key_manager(config)),
+        )
 
     def close(self) -> None:
         """Release connections and pools (worker shutdown, tests)."""

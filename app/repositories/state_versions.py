@@ -18,7 +18,7 @@ from typing import Any
 import ijson
 from sqlalchemy.exc import IntegrityError
 
-from app.core import policy
+from app.core import metrics, policy
 from app.core.chunks import ChunkReader
 from app.core.clock import utcnow
 from app.core.errors import Conflict, LockConflict, NotFound, StatesmanError
@@ -213,6 +213,7 @@ def _write(
         drivers().storage.delete(storage_key)
         raise
     _apply_retention(workspace)
+    metrics.state_write_size.observe(body.size)
     return WriteResult(version, created=True)
 
 

@@ -147,6 +147,17 @@ def test_log_level_families(env):
     assert any("OPENTACO_LOG_LEVEL" in w and "LOG_LEVEL" in w for w in config.warnings)
 
 
+def test_log_format_and_metrics_token(env, tmp_path):
+    assert (load(env).log_format, load(env).metrics_token) == ("text", None)
+    assert load(env, LOG_FORMAT="JSON").log_format == "json"
+    with pytest.raises(ConfigError, match="LOG_FORMAT='yaml': expected one of text, json"):
+        load(env, LOG_FORMAT="yaml")
+    secret = tmp_path / "metrics-token"
+    secret.write_text("from-a-file\n")
+    assert load(env, METRICS_TOKEN_FILE=str(secret)).metrics_token == "from-a-file"
+    assert "from-a-file" not in repr(load(env, METRICS_TOKEN_FILE=str(secret)))
+
+
 def test_s3_bucket_families(env):
     config = load(env, OPENTACO_STORAGE="s3", OPENTACO_S3_BUCKET="new", STORAGE_S3_BUCKET="old")
     assert config.s3_bucket == "new"
