@@ -27,6 +27,7 @@ from tests.tfc_api.tls import make_certificates
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 WORKERS = 2  # with config/gunicorn.conf.py's 4 threads each: 8 threads in all
+THREADS = 4  # config/gunicorn.conf.py's threads
 SLOW_SOCKETS = 8  # of each kind: 16 sockets, twice the number of threads
 PROMPT = 1.0  # seconds: what "answers promptly" means here
 STATE = b'{"version": 4, "serial": 1, "lineage": "slow", "outputs": {}, "resources": []}'
@@ -52,13 +53,22 @@ def front(server: tuple[LiveServer, dict[str, str]], tmp_path_factory: pytest.Te
 
 
 class SlowClients:
-    """``SLOW_SOCKETS`` slow-loris sockets (a header line every 2 s), as many promising 10 MB and sending 10 bytes."""
+    """``SLOW_SOCKETS`` slow-loris sockets (a header line every 2 s), as many promising 10 MB and sending 10 bytes.
 
-    def __init__(self, port: int, auth: dict[str, str], tls: ssl.SSLContext | None) -> None:
-        self.port, self.auth, self.tls = port, auth, tls
+    Entering returns once every socket is connected and has sent its first bytes. With ``server`` (the sockets go
+    to that gunicorn directly) it also waits until gunicorn has accepted them all, and reconnects them until every
+    worker holds at least ``THREADS`` of them: each worker accepts what it can, so on a busy machine one worker may
+    take nearly all the sockets while the other stays free, and the attack would not have happened yet.
+    """
+
+    def __init__(
+        self, port: int, auth: dict[str, str], tls: ssl.SSLContext | None, server: LiveServer | None = None
+    ) -> None:
+        self.port, self.auth, self.tls, self.server = port, auth, tls, server
         self.stop = threading.Event()
         self.sockets: list[socket.socket] = []
         self.threads: list[threading.Thread] = []
+        self.started = threading.Semaphore(0)
 
     def _connect(self) -> socket.socket:
         sock = socket.create_connection(("127.0.0.1", self.port), timeout=10)
@@ -71,6 +81,11 @@ class SlowClients:
         try:
             sock = self._connect()
             sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n")
+        except OSError:
+            self.started.release()  # entering does not wait for a socket that could not connect
+            return
+        self.started.release()
+        try:
             line = 0
             while not self.stop.wait(2):
                 line += 1
@@ -86,17 +101,38 @@ class SlowClients:
                 f"Authorization: {self.auth['Authorization']}\r\nContent-Length: 10000000\r\n\r\n"
             )
             sock.sendall(head.encode() + b'{"version"')
-            self.stop.wait(60)
         except OSError:
             pass
+        self.started.release()
+        self.stop.wait(60)
 
-    def __enter__(self) -> SlowClients:
+    def _open(self) -> None:
+        self.stop.clear()
         for target in [self._loris] * SLOW_SOCKETS + [self._oversize] * SLOW_SOCKETS:
             thread = threading.Thread(target=target, daemon=True)
             thread.start()
             self.threads.append(thread)
-        time.sleep(3)  # every socket connected, sent its first bytes and is now stalling
+        for _ in self.threads:
+            assert self.started.acquire(timeout=30), "the slow sockets did not connect within 30 s"
+
+    def __enter__(self) -> SlowClients:
+        for _ in range(10):
+            self._open()
+            if self.server is None or self._every_worker_is_held(self.server):
+                break
+            self.__exit__()
+        time.sleep(1)  # the first bytes reach the threads that read them
         return self
+
+    def _every_worker_is_held(self, server: LiveServer) -> bool:
+        """True once gunicorn has accepted every slow socket and each worker holds at least ``THREADS``."""
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            held = established_connections_by_process(server)
+            if sum(held.values()) >= 2 * SLOW_SOCKETS:
+                return len(held) == WORKERS and min(held.values()) >= THREADS
+            time.sleep(0.05)
+        return False
 
     def __exit__(self, *_: object) -> None:
         self.stop.set()
@@ -105,6 +141,34 @@ class SlowClients:
                 sock.close()
         for thread in self.threads:
             thread.join(timeout=5)
+        self.sockets, self.threads = [], []
+        self.started = threading.Semaphore(0)
+
+
+def established_connections_by_process(server: LiveServer) -> dict[int, int]:
+    """For each process of ``server`` (its session), how many established connections to its port it holds."""
+    assert server.process is not None
+    inodes: set[str] = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError), open(table) as lines:
+            for line in list(lines)[1:]:
+                fields = line.split()
+                local_port, state, inode = int(fields[1].rsplit(":", 1)[1], 16), fields[3], fields[9]
+                if local_port == server.port and state == "01":  # 01: ESTABLISHED
+                    inodes.add(f"socket:[{inode}]")
+    held: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if os.getsid(int(entry.name)) != server.process.pid:
+                continue
+            count = sum(os.readlink(fd) in inodes for fd in (entry / "fd").iterdir())
+        except OSError:
+            continue  # gone, or not ours to read
+        if count:
+            held[int(entry.name)] = count
+    return held
 
 
 def timed_get(url: str, verify: str | bool, headers: dict[str, str] | None = None) -> tuple[float, int | None]:
@@ -133,7 +197,7 @@ def test_behind_the_shipped_nginx_slow_clients_do_not_stall_other_clients(server
 def test_without_nginx_the_same_slow_clients_stall_gunicorn(server):
     """The premise of the nginx test: the attack is real against gunicorn alone (see the README's warning)."""
     live, auth = server
-    with SlowClients(live.port, auth, None):
+    with SlowClients(live.port, auth, None, server=live):
         healthz = timed_get(f"{live.url}/healthz", True)
     print(f"gunicorn alone, {2 * SLOW_SOCKETS} slow sockets: healthz {healthz}")
     assert healthz[1] is None or healthz[0] > PROMPT, healthz
