@@ -10,11 +10,13 @@ with only its addresses and certificate paths replaced, and terminates TLS with 
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
 import ssl
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import requests
