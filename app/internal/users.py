@@ -4,14 +4,29 @@ from __future__ import annotations
 
 from flask import Response, jsonify
 
-from app.auth.access import access_to
+from app.auth.access import access_to, may_see
 from app.auth.permissions import Action
-from app.core.errors import Conflict, NotFound
+from app.core.errors import Conflict, Forbidden, NotFound
 from app.internal import schemas
 from app.internal.door import INTERNAL, Caller, caller, json_body, require_org, route
 from app.internal.serializers import org_json, user_json
 from app.models import Organization, User
 from app.repositories import orgs, rbac, users
+
+
+def _may_give_role(current: Caller, org: Organization, role_ref: str) -> None:
+    """A person registering themselves may ask for a role beyond ``default`` only as an admin of the organization.
+
+    Someone who is not a member yet gets a 403 that says so, not the 404 a stranger to the organization would get:
+    the webhook door vouched for them, and the organization was named by the UI.
+    """
+    if not may_see(current.principal, org):
+        raise Forbidden(
+            f"giving the role {role_ref!r} needs rbac.manage in organization {org.name!r}, and "
+            f"{current.principal.subject!r} is not a member yet: register without a role (they get "
+            f"{rbac.DEFAULT_ROLE!r}), then an admin assigns {role_ref!r}"
+        )
+    access_to(current.principal, org).require(Action.MANAGE)
 
 
 @route("/users", ["POST"])
@@ -30,8 +45,10 @@ def create_user() -> tuple[Response, int]:
     subject, role_ref, email = body["subject"].strip(), body.get("role_id"), body.get("email") or None
     self_registration = current.door == INTERNAL and subject == current.principal.subject
     org = require_org(member=not self_registration)
-    if not self_registration or (role_ref and role_ref != rbac.DEFAULT_ROLE):
+    if not self_registration:
         access_to(current.principal, org).require(Action.MANAGE)
+    elif role_ref and role_ref != rbac.DEFAULT_ROLE:
+        _may_give_role(current, org, role_ref)
     user = users.ensure_user(subject, email)
     if email and user.email != email:
         _change_email(current, org, user, email)

@@ -78,3 +78,14 @@ def test_sync_org_fails_with_the_servers_message(internal_server: LiveServer, tm
     down = sync(internal_server, STATESMAN_URL="http://127.0.0.1:9")
     assert down.returncode != 0
     assert "cannot reach" in down.stderr
+
+
+def test_a_role_for_someone_not_yet_a_member_is_refused_saying_why(internal_server: LiveServer) -> None:
+    assert sync(internal_server).returncode == 0  # alice creates the organization and is its admin
+    asked = sync(internal_server, USER_ID="user_03CAROL", USER_EMAIL="carol@example.com", USER_ROLE="admin")
+    assert asked.returncode != 0
+    assert "HTTP 403" in asked.stderr and "not a member yet" in asked.stderr, asked.stderr
+    assert "not found" not in asked.stderr  # the organization exists: the answer says what is really missing
+    joined = sync(internal_server, USER_ID="user_03CAROL", USER_EMAIL="carol@example.com")
+    assert joined.returncode == 0, joined.stderr
+    assert "user_03CAROL <carol@example.com> in Personal: created (roles: default)" in joined.stdout
