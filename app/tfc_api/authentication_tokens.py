@@ -13,7 +13,7 @@ from flask import Response
 
 from app.auth.permissions import Action
 from app.auth.principal import Principal
-from app.core.errors import InvalidInput, NotFound
+from app.core.errors import Forbidden, InvalidInput, NotFound
 from app.models import ApiToken
 from app.repositories.orgs import get_org
 from app.repositories.tokens import create_token, get_token, list_user_tokens, revoke_token
@@ -85,7 +85,7 @@ def _managed_token(token_id: str) -> tuple[Principal, ApiToken]:
     if token.kind in _ORGANIZATION_MANAGED:
         try:
             find_org(token.org_id, Action.MANAGE)
-        except NotFound:
+        except (Forbidden, NotFound):
             raise missing from None
         return principal, token
     if (

@@ -106,10 +106,11 @@ def show_configuration_version(version_id: str) -> Response:
     if version is None:
         raise NotFound(f"configuration version {version_id!r} not found")
     try:
-        find_workspace_by_id(version.workspace_id, Action.READ)
+        target = find_workspace_by_id(version.workspace_id, Action.READ)
     except NotFound:
         raise NotFound(f"configuration version {version_id!r} not found") from None
-    return document(_resource(version, upload_url=True))
+    # The upload URL is a write grant: only a caller who may write the workspace gets one.
+    return document(_resource(version, upload_url=target.allows(Action.WRITE)))
 
 
 @bp.route("/configuration-versions/<version_id>/upload", methods=["PUT"])

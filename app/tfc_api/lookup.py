@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from app.auth.access import VISIBLE, Access, Target, access_to, resolve_org, resolve_workspace
 from app.auth.permissions import Action
-from app.core.errors import NotFound
+from app.core.errors import Forbidden, NotFound
 from app.models import AgentPool, Organization, StateVersion
 from app.repositories.agent_pools import get_pool_by_id
 from app.repositories.state_versions import get_version_by_id
@@ -30,11 +30,17 @@ __all__ = [
 def find_org(ref: str, action: str = VISIBLE) -> Access:
     """The caller's access to the organization (name, id or external id), ``action`` authorized on some workspace
     of it; ``NotFound`` when missing or invisible."""
+    found = _in_scope(ref)
+    found.require(action)
+    return found
+
+
+def _in_scope(ref: str) -> Access:
+    """The caller's access to the organization, narrowed to the UI proxy's ``X-Org-ID`` on the internal door."""
     found = resolve_org(caller(), ref)
     scope = org_scope()
     if scope is not None and scope.id != found.org.id:
         raise NotFound(f"organization {ref!r} not found")
-    found.require(action)
     return found
 
 
@@ -54,7 +60,9 @@ def find_workspace_by_id(workspace_id: str, action: str = VISIBLE) -> Target:
     if workspace is None:
         raise NotFound(f"workspace {workspace_id!r} not found")
     try:
-        return find_workspace(find_org(workspace.org_id), workspace.id, action)
+        # No organization-level gate here: whether the caller may see this workspace decides, so an id the caller
+        # may not see is a 404 exactly like an unknown one.
+        return find_workspace(_in_scope(workspace.org_id), workspace.id, action)
     except NotFound:
         raise NotFound(f"workspace {workspace_id!r} not found") from None
 
@@ -79,5 +87,5 @@ def find_agent_pool(pool_id: str) -> tuple[Access, AgentPool]:
         raise NotFound(f"agent pool {pool_id!r} not found")
     try:
         return find_org(pool.org_id, Action.MANAGE), pool
-    except NotFound:
+    except (Forbidden, NotFound):
         raise NotFound(f"agent pool {pool_id!r} not found") from None

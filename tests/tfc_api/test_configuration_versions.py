@@ -89,7 +89,9 @@ def test_the_upload_url_is_the_only_grant(client: FlaskClient, api: Api, workspa
 def test_permissions(app: Flask, client: FlaskClient, api: Api, workspace: dict[str, Any]) -> None:
     version = create(api, workspace)
     reader = Api(client, make_token(app, subject="rhea", role="default"))
-    assert reader.get(f"configuration-versions/{version['id']}").status_code == 200
+    polled = reader.get(f"configuration-versions/{version['id']}")
+    assert polled.status_code == 200 and "upload-url" not in polled.json["data"]["attributes"]  # a write grant
+    assert "upload-url" in api.get(f"configuration-versions/{version['id']}").json["data"]["attributes"]
     assert_error(reader.post(f"workspaces/{workspace['id']}/configuration-versions", {"data": {}}), 403)
     outputs_only = Api(client, make_token(app, subject="otto", scope="outputs-only"))
     assert_error(outputs_only.get(f"configuration-versions/{version['id']}"), 403)

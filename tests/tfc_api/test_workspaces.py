@@ -195,3 +195,11 @@ def test_read_only_token_sees_but_cannot_change(app: Flask, client: FlaskClient,
     assert_error(reader.post(f"workspaces/{workspace['id']}/actions/lock", {}), 403)
     assert_error(reader.delete(f"workspaces/{workspace['id']}"), 403)
     assert_error(reader.patch(f"workspaces/{workspace['id']}", {"data": {"attributes": {"auto-apply": True}}}), 403)
+
+
+def test_an_id_the_caller_may_not_see_is_a_404_like_an_unknown_one(app, client, api, workspace) -> None:
+    """A member whose roles allow nothing learns nothing from ids: existing and unknown ids answer alike."""
+    nobody = Api(client, make_token(app, subject="nora", role=None))
+    for path in (f"workspaces/{workspace['id']}", "workspaces/ws-0000000000000000"):
+        assert_error(nobody.get(path), 404)
+    assert_error(nobody.get(f"workspaces/{workspace['id']}/current-state-version"), 404)
