@@ -17,6 +17,7 @@ from app.extensions import drivers
 from app.models import ApiToken, Organization, Workspace
 from app.repositories import (
     agent_pools,
+    configuration_versions,
     orgs,
     rbac,
     signing_keys,
@@ -355,10 +356,13 @@ def rotate_keys() -> None:
             click.echo(f"re-encrypted {done}/{total}")
     resealed = signing_keys.reseal_signing_keys()
     values = variables.reseal_variables()
-    record_event("kms.rotate", "ok", _actor(), versions=done, signing_keys=resealed, variables=values)
+    archives = configuration_versions.reencrypt_archives()
+    record_event(
+        "kms.rotate", "ok", _actor(), versions=done, signing_keys=resealed, variables=values, archives=archives
+    )
     click.echo(
-        f"done: {done} version(s), {resealed} signing key(s) and {values} variable(s) re-encrypted; "
-        "the old keys can be removed from KMS_OLD_KEYS"
+        f"done: {done} version(s), {resealed} signing key(s), {values} variable(s) and {archives} configuration "
+        "archive(s) re-encrypted; the old keys can be removed from KMS_OLD_KEYS"
     )
 
 
@@ -369,7 +373,12 @@ def _require_rotation_keys() -> None:
         raise StatesmanError(
             "KMS_BACKEND=none: there is no current key to re-encrypt under; configure the new key first"
         )
-    stored = state_versions.stored_key_ids() | signing_keys.sealed_key_ids() | variables.sealed_key_ids()
+    stored = (
+        state_versions.stored_key_ids()
+        | signing_keys.sealed_key_ids()
+        | variables.sealed_key_ids()
+        | configuration_versions.sealed_key_ids()
+    )
     unknown = sorted(key_id for key_id in stored if not kms.knows(key_id))
     if unknown:
         raise StatesmanError(

@@ -107,6 +107,31 @@ def open_archive(version: ConfigurationVersion) -> Iterator[bytes]:
     return drivers().kms.decrypt(drivers().storage.open(version.storage_key), _context(version.id))
 
 
+def reencrypt_archives() -> int:
+    """Re-encrypt every archive under the KMS driver's current key (``flask kms rotate``); returns how many moved."""
+    kms, storage = drivers().kms, drivers().storage
+    moved = 0
+    stale = db.select(ConfigurationVersion).where(
+        ConfigurationVersion.status == "uploaded", ConfigurationVersion.kms_key_id != kms.key_id
+    )
+    for version in db.session.scalars(stale).all():
+        assert version.storage_key is not None
+        plain = b"".join(open_archive(version))
+        new_key = f"{version.workspace_id}/configuration/{version.id}-{new_id('k')[-8:]}"
+        storage.put(new_key, kms.encrypt([plain], _context(version.id)))
+        old_key, version.storage_key, version.kms_key_id = version.storage_key, new_key, kms.key_id
+        db.session.commit()
+        storage.delete(old_key)  # only once the row points at the new object
+        moved += 1
+    return moved
+
+
+def sealed_key_ids() -> set[str]:
+    """Every KMS key id an uploaded archive is encrypted under."""
+    uploaded = ConfigurationVersion.status == "uploaded"
+    return set(db.session.scalars(db.select(ConfigurationVersion.kms_key_id).where(uploaded).distinct())) - {None}
+
+
 def _spool(chunks: Iterable[bytes], spool: tempfile.SpooledTemporaryFile[bytes], limit: int) -> tuple[str, int]:
     sha256, size = hashlib.sha256(), 0
     for chunk in chunks:

@@ -26,7 +26,7 @@ from app.core.ids import new_id
 from app.core.statefile import StateBody, StateSummary
 from app.drivers.storage.base import ObjectNotFound
 from app.extensions import config, db, drivers
-from app.models import StateVersion, Workspace
+from app.models import ConfigurationVersion, StateVersion, Workspace
 from app.repositories.audit import record_event
 from app.repositories.guard import WorkspaceGuard
 from app.repositories.locks import check_lock_id, check_write_lock, describe, get_lock
@@ -516,6 +516,11 @@ def delete_workspace_state(workspace: Workspace, actor: str) -> None:
     workspace_id = workspace.id
     versions = list(db.session.scalars(db.select(StateVersion).where(StateVersion.workspace_id == workspace_id)))
     keys = [key for version in versions for key in object_keys(version)]
+    # configuration archives go with the workspace too (their rows by the foreign key's cascade)
+    archives = db.select(ConfigurationVersion.storage_key).where(
+        ConfigurationVersion.workspace_id == workspace_id, ConfigurationVersion.storage_key.is_not(None)
+    )
+    keys += [key for key in db.session.scalars(archives) if key]
     record_event("workspace.delete", "ok", actor, workspace=workspace, commit=False, versions=len(versions))
     db.session.execute(db.delete(StateVersion).where(StateVersion.workspace_id == workspace.id))
     db.session.delete(workspace)

@@ -14,7 +14,7 @@ from datetime import timedelta
 from app.core.clock import utcnow
 from app.drivers.storage.base import StoredObject
 from app.extensions import db, drivers
-from app.models import StateVersion
+from app.models import ConfigurationVersion, StateVersion
 from app.repositories.state_versions import COPIES
 
 DEFAULT_GRACE = timedelta(hours=1)
@@ -35,11 +35,13 @@ class Garbage:
 
 
 def referenced_keys() -> set[str]:
-    """Every storage key a state version row points at (states and JSON copies, pending versions too)."""
+    """Every storage key a row points at: states and JSON copies (pending versions too), configuration archives."""
     columns = [StateVersion.storage_key, *(getattr(StateVersion, copy.key) for copy in COPIES)]
     keys: set[str] = set()
     for row in db.session.execute(db.select(*columns)).yield_per(1000):
         keys.update(key for key in row if key)
+    archives = db.select(ConfigurationVersion.storage_key).where(ConfigurationVersion.storage_key.is_not(None))
+    keys.update(key for key in db.session.scalars(archives) if key)
     return keys
 
 
@@ -78,5 +80,8 @@ def delete_garbage(garbage: Garbage) -> Iterator[StoredObject]:
 def _is_referenced(key: str) -> bool:
     columns = [StateVersion.storage_key, *(getattr(StateVersion, copy.key) for copy in COPIES)]
     found = db.session.scalar(db.select(db.func.count()).where(db.or_(*(column == key for column in columns))))
+    archive = db.session.scalar(
+        db.select(db.func.count()).select_from(ConfigurationVersion).where(ConfigurationVersion.storage_key == key)
+    )
     db.session.rollback()
-    return bool(found)
+    return bool(found) or bool(archive)

@@ -121,7 +121,10 @@ def test_rotation_reseals_the_signing_keys(config) -> None:
     new_key = os.urandom(32)
     rotated = create_app(dataclasses.replace(config, kms_key=new_key, kms_old_keys=(config.kms_key,)))
     result = rotated.test_cli_runner().invoke(args=["kms", "rotate"])
-    assert result.exit_code == 0 and "1 signing key(s) and 0 variable(s) re-encrypted" in result.output, result.output
+    assert (
+        result.exit_code == 0
+        and "1 signing key(s), 0 variable(s) and 0 configuration archive(s) re-encrypted" in result.output
+    ), result.output
     with rotated.app_context():
         assert db.session.get(SigningKey, kid).kms_key_id == local_key_id(new_key)
         db.engine.dispose()

@@ -98,3 +98,34 @@ def test_permissions(app: Flask, client: FlaskClient, api: Api, workspace: dict[
     stranger = Api(client, make_token(app, org="globex", subject="sam"))
     assert_error(stranger.get(f"configuration-versions/{version['id']}"), 404)
     assert_error(stranger.get(f"workspaces/{workspace['id']}/configuration-versions"), 404)
+
+
+def test_archives_are_kept_by_gc_rotated_with_the_key_and_deleted_with_the_workspace(
+    make_app: Any, app: Flask, client: FlaskClient, api: Api, workspace: dict[str, Any]
+) -> None:
+    import os
+    from datetime import timedelta
+
+    from app.repositories.storage_gc import find_garbage
+
+    version = create(api, workspace)
+    body = tarball(**{"main.tf": b"# kept\n"})
+    assert upload(client, version["attributes"]["upload-url"], body).status_code == 200
+    with app.app_context():
+        stored = db.session.get(ConfigurationVersion, version["id"])
+        key = stored.storage_key
+        garbage = find_garbage(timedelta(seconds=-3600))  # everything counts as old: only references protect
+        assert key not in {item.key for item in garbage.objects}
+        config = app.extensions["statesman"].config
+    rotated = make_app(kms_key=os.urandom(32), kms_old_keys=(config.kms_key,))
+    result = rotated.test_cli_runner().invoke(args=["kms", "rotate"])
+    assert result.exit_code == 0 and "1 configuration archive(s)" in result.output, result.output
+    with rotated.app_context():
+        moved = db.session.get(ConfigurationVersion, version["id"])
+        assert moved.storage_key != key and b"".join(open_archive(moved)) == body
+        new_key = moved.storage_key
+        assert key not in set(item.key for item in drivers().storage.list_keys())
+    only_new = Api(rotated.test_client(), api.token)
+    assert only_new.delete(f"workspaces/{workspace['id']}").status_code == 204
+    with rotated.app_context():
+        assert new_key not in {item.key for item in drivers().storage.list_keys()}
