@@ -247,6 +247,8 @@ def _proxies(value: str) -> tuple[str, ...]:
     for item in (part.strip() for part in value.split(",")):
         if not item:
             continue
+        if "%" in item:
+            raise ConfigError(f"TRUSTED_PROXIES: {item!r}: give the address without a zone id (%interface)")
         try:
             found.append(str(ipaddress.ip_network(item, strict=False)))
         except ValueError:

@@ -71,6 +71,7 @@ class FakeIssuer:
         ttl: int = 300,
         issuer: str | None = None,
         subject: str = "ci-pipeline",
+        typ: str | None = None,
         **extra: Any,
     ) -> str:
         kid, key = self._keys[-1]
@@ -84,7 +85,8 @@ class FakeIssuer:
             "terraform-backend": {"project": project, "state": state},
             **extra,
         }
-        return jwt.encode(claims, key, algorithm="RS256", headers={"kid": kid})
+        headers = {"kid": kid, **({"typ": typ} if typ else {})}
+        return jwt.encode(claims, key, algorithm="RS256", headers=headers)
 
     def close(self) -> None:
         self._server.shutdown()

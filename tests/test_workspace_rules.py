@@ -277,3 +277,12 @@ def test_a_tfc_workspace_get_resolves_once(app: Flask, client: FlaskClient, coun
     permissions = shown.json["data"]["attributes"]["permissions"]
     assert permissions["can-lock"] is True and permissions["can-update"] is False  # many questions, one read
     assert count_reads == {"resolutions": 1, "grants": 1}
+
+
+def test_a_lock_that_would_be_refused_creates_nothing(app: Flask, client: FlaskClient) -> None:
+    """The http backend creates a workspace on its first lock, but only after every permission it needs is checked."""
+    writer = custom_role(app, "wendy", ["unit.read", "unit.write"])  # may write, may not lock
+    refused = client.open("/state/acme/fresh", method="LOCK", data=lock_info("l1"), headers=basic(writer))
+    assert refused.status_code == 403, refused.data
+    assert not [e for e in events(app, "workspace.create") if e.workspace_name == "fresh"]
+    assert client.get("/state/acme/fresh", headers=basic(make_token(app))).status_code == 404

@@ -30,9 +30,15 @@ def authenticate(authorization: str | None) -> Principal:
         raise Unauthenticated("authentication required: send an API token")
     scheme, _, value = authorization.strip().partition(" ")
     if scheme.lower() == "bearer" and value.strip():
-        if looks_like_jwt(value.strip()) and jwt_verifier() is not None and not is_access_token_header(value.strip()):
-            return _from_jwt(value.strip())
-        return _from_token(value.strip())
+        secret = value.strip()
+        if looks_like_jwt(secret) and jwt_verifier() is not None:
+            if not is_access_token_header(secret):
+                return _from_jwt(secret)
+            try:
+                return _from_token(secret)  # one of the access tokens /v1/auth issued: known by its hash
+            except Unauthenticated:
+                return _from_jwt(secret)  # an identity provider's RFC 9068 access token looks the same
+        return _from_token(secret)
     if scheme.lower() == "basic":
         user, password = _decode_basic(value)
         return _from_basic(user, password)

@@ -16,7 +16,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from flask import g, has_app_context
+from flask import g, has_app_context, has_request_context
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.auth.permissions import Action, allowed_everywhere, may_see_org, refusal
@@ -102,7 +102,8 @@ class Target:
 
 def access_to(principal: Principal, org: Organization) -> Access:
     """The caller's access to ``org`` (read once per request); ``NotFound`` when the caller may not see it."""
-    memo: dict[tuple[Principal, str], Access | None] = g.setdefault(_MEMO_KEY, {}) if has_app_context() else {}
+    # Per request only: a CLI command runs in one long app context, where remembered answers would go stale.
+    memo: dict[tuple[Principal, str], Access | None] = g.setdefault(_MEMO_KEY, {}) if has_request_context() else {}
     key = (principal, org.id)
     if key not in memo:
         memo[key] = _load(principal, org)
@@ -205,7 +206,9 @@ def resolve_workspace(
         access.require(action)
     workspace = get_workspace_by_ref(org, ref) if by_id else get_workspace(org, ref)
     if workspace is None and create_missing:
+        # Everything the request will need on the new name is checked before anything is created.
         access.require(Action.WRITE, check_name("workspace", ref))
+        access.require(action, ref)
         workspace, _ = ensure_workspace(org, ref, access.actor)
     if workspace is None:
         if not hide_forbidden and is_valid_name(ref):

@@ -3,9 +3,10 @@
 A client that signed in at the organization's identity provider (a CI job, a script with a device-flow login)
 exchanges the id token for an access token and a refresh token, and later refreshes (RFC 6749, section 6).
 
-The access token is an API token of this server, not a JWT: reuse detection must be able to revoke it, which a
-self-contained JWT cannot be without a lookup per request, and the API token path already checks revocation,
-scope, organization and expiry, is remembered per worker for ``VERIFIED_TTL_SECONDS`` and records last use.
+The access token is an API token of this server that happens to be a signed JWT (other services verify it with
+``/oidc/jwks.json``): Statesman checks it by its hash like every API token, so reuse detection can revoke it, and
+the token path checks revocation, scope, organization and expiry, is remembered per worker for
+``VERIFIED_TTL_SECONDS`` and records last use.
 Errors are RFC 6749 section 5.2 JSON bodies.
 """
 

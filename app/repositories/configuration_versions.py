@@ -75,7 +75,12 @@ def receive_archive(version: ConfigurationVersion, chunks: Iterable[bytes], limi
     """Check and store the uploaded archive of a pending version; ``InvalidInput``/``PayloadTooLarge`` say why a
     refused one was refused (the version is then ``errored`` with that reason)."""
     with tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY) as spool:
-        digest, size = _spool(chunks, spool, limit)
+        try:
+            digest, size = _spool(chunks, spool, limit)
+        except (InvalidInput, PayloadTooLarge) as refused:
+            if version.status == "pending":
+                _errored(version, refused.message)
+            raise
         if version.status == "uploaded":
             if version.sha256 == digest:
                 return version  # a retried upload of the same archive
@@ -90,14 +95,30 @@ def receive_archive(version: ConfigurationVersion, chunks: Iterable[bytes], limi
             _errored(version, refused.message)
             raise
         spool.seek(0)
-        key = f"{version.workspace_id}/configuration/{version.id}"
+        # Named by content: two racing uploads of the same archive write the same object.
+        key = f"{version.workspace_id}/configuration/{version.id}-{digest[:16]}"
         kms = drivers().kms
         drivers().storage.put(key, kms.encrypt(iter(lambda: spool.read(READ_CHUNK), b""), _context(version.id)))
-    version.storage_key, version.kms_key_id = key, kms.key_id
-    version.size, version.sha256 = size, digest
-    version.status, version.uploaded_at = "uploaded", utcnow()
+    return _publish(version, key, kms.key_id, size, digest)
+
+
+def _publish(version: ConfigurationVersion, key: str, kms_key_id: str, size: int, digest: str) -> ConfigurationVersion:
+    """Make the stored archive the version's, unless a concurrent upload already did (one conditional UPDATE)."""
+    won = db.session.execute(
+        db.update(ConfigurationVersion)
+        .where(ConfigurationVersion.id == version.id, ConfigurationVersion.status == "pending")
+        .values(
+            storage_key=key, kms_key_id=kms_key_id, size=size, sha256=digest, status="uploaded", uploaded_at=utcnow()
+        )
+        .execution_options(synchronize_session=False)
+    ).rowcount  # type: ignore[attr-defined]
     db.session.commit()
-    return version
+    db.session.refresh(version)
+    if won == 1 or (version.status == "uploaded" and version.sha256 == digest):
+        return version
+    if version.storage_key != key:
+        drivers().storage.delete(key)
+    raise Conflict(f"configuration version {version.id!r} already has its archive; create a new version")
 
 
 def open_archive(version: ConfigurationVersion) -> Iterator[bytes]:
@@ -117,7 +138,8 @@ def reencrypt_archives() -> int:
     for version in db.session.scalars(stale).all():
         assert version.storage_key is not None
         plain = b"".join(open_archive(version))
-        new_key = f"{version.workspace_id}/configuration/{version.id}-{new_id('k')[-8:]}"
+        under = hashlib.sha256(kms.key_id.encode()).hexdigest()[:8]
+        new_key = f"{version.workspace_id}/configuration/{version.id}-{(version.sha256 or '')[:16]}-{under}"
         storage.put(new_key, kms.encrypt([plain], _context(version.id)))
         old_key, version.storage_key, version.kms_key_id = version.storage_key, new_key, kms.key_id
         db.session.commit()

@@ -7,7 +7,8 @@ refresh tokens and the access tokens issued from them.
 
 Access tokens are JWTs (RFC 9068) signed by the persisted signing key (``app.repositories.signing_keys``), so other
 services can verify them with ``/oidc/jwks.json``; Statesman itself checks them by their hash like every API token,
-which keeps revocation immediate.
+so a revoked one is refused at once by the worker that revoked it and by every other within
+``VERIFIED_TTL_SECONDS``.
 """
 
 from __future__ import annotations

@@ -20,12 +20,13 @@ if TYPE_CHECKING:
 
 
 class TrustedProxies:
-    """WSGI middleware: one proxy hop's ``X-Forwarded-For/-Proto/-Host/-Port/-Prefix`` when the peer is trusted."""
+    """WSGI middleware: one proxy hop's ``X-Forwarded-For/-Proto/-Host/-Port`` when the peer is trusted."""
 
     def __init__(self, app: WSGIApplication, trusted: Iterable[str]) -> None:
         self.app = app
         self.networks = tuple(ipaddress.ip_network(item, strict=False) for item in trusted)
-        self.forwarded = ProxyFix(app, x_for=1, x_proto=1, x_host=1, x_port=1, x_prefix=1)
+        # No X-Forwarded-Prefix: the shipped nginx does not set it, so a client's own header would pass through.
+        self.forwarded = ProxyFix(app, x_for=1, x_proto=1, x_host=1, x_port=1, x_prefix=0)
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Any:
         if self.is_trusted(environ.get("REMOTE_ADDR")):
@@ -35,7 +36,9 @@ class TrustedProxies:
     def is_trusted(self, address: str | None) -> bool:
         """True when ``address`` (the TCP peer) is one of the trusted proxies."""
         try:
-            peer = ipaddress.ip_address((address or "").split("%", 1)[0])
+            peer = ipaddress.ip_address(address or "")
         except ValueError:
-            return False
+            return False  # no address, or one with a zone id: never a configured proxy
+        if isinstance(peer, ipaddress.IPv6Address) and peer.ipv4_mapped is not None:
+            peer = peer.ipv4_mapped  # a dual-stack listener reports IPv4 peers as ::ffff:a.b.c.d
         return any(peer in network for network in self.networks)

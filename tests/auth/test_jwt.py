@@ -53,6 +53,18 @@ def test_valid_token_as_bearer(jwt_app: Flask, issuer: FakeIssuer) -> None:
     assert client.post("/state/acme/prod", data=STATE, headers=bearer(issuer.mint())).status_code == 200
 
 
+def test_an_identity_providers_rfc_9068_access_token_still_reaches_the_verifier(
+    jwt_app: Flask, issuer: FakeIssuer
+) -> None:
+    """Its header says ``typ: at+jwt`` like Statesman's own access tokens; not being one of ours, it is verified."""
+    client = jwt_app.test_client()
+    token = issuer.mint(typ="at+jwt")
+    assert client.post("/state/acme/prod", data=STATE, headers=bearer(token)).status_code == 200
+    assert (
+        client.get("/state/acme/prod", headers=bearer(issuer.mint(typ="at+jwt", audience="other"))).status_code == 401
+    )
+
+
 @pytest.mark.parametrize(
     ("claims", "reason"),
     [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import tarfile
 from typing import Any
@@ -129,3 +130,43 @@ def test_archives_are_kept_by_gc_rotated_with_the_key_and_deleted_with_the_works
     assert only_new.delete(f"workspaces/{workspace['id']}").status_code == 204
     with rotated.app_context():
         assert new_key not in {item.key for item in drivers().storage.list_keys()}
+
+
+def test_an_oversized_or_empty_upload_leaves_the_version_errored(
+    make_app: Any, client: FlaskClient, api: Api, workspace: dict[str, Any]
+) -> None:
+    small = make_app(max_state_size=1000)
+    tiny = Api(small.test_client(), api.token)
+    version = create(tiny, workspace)
+    assert_error(upload(small.test_client(), version["attributes"]["upload-url"], b"\0" * 5000), 413)
+    shown = tiny.get(f"configuration-versions/{version['id']}").json["data"]["attributes"]
+    assert shown["status"] == "errored" and "larger than" in shown["error-message"]
+
+
+def test_racing_uploads_of_different_archives_leave_one(
+    app: Flask, client: FlaskClient, api: Api, workspace: dict[str, Any]
+) -> None:
+    import threading
+
+    version = create(api, workspace)
+    url = version["attributes"]["upload-url"]
+    bodies = [tarball(**{f"main{i}.tf": b"# %d\n" % i}) for i in range(4)]
+    answers: list[int] = []
+    start = threading.Barrier(len(bodies))
+
+    def send(body: bytes) -> None:
+        start.wait()
+        answers.append(upload(app.test_client(), url, body).status_code)
+
+    threads = [threading.Thread(target=send, args=(body,)) for body in bodies]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(answers).count(200) == 1 and all(code in (200, 409) for code in answers), answers
+    with app.app_context():
+        stored = db.session.get(ConfigurationVersion, version["id"])
+        kept = b"".join(open_archive(stored))
+        assert kept in bodies and hashlib.sha256(kept).hexdigest() == stored.sha256
+        keys = {item.key for item in drivers().storage.list_keys() if "/configuration/" in item.key}
+        assert keys == {stored.storage_key}  # the losers' objects are gone

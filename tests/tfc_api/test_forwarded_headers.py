@@ -68,6 +68,16 @@ def test_a_peer_outside_the_trusted_proxies_cannot_choose_the_links(behind_nginx
     assert url.startswith("http://localhost/api/v2/state-versions/")
 
 
+def test_a_dual_stack_listener_still_knows_its_proxy(behind_nginx: Any) -> None:
+    assert upload_url(behind_nginx(), "::ffff:127.0.0.1", FORWARDED).startswith("https://statesman.example.com/")
+    assert upload_url(behind_nginx(), "::ffff:203.0.113.9", FORWARDED).startswith("http://localhost/")
+
+
+def test_a_client_cannot_choose_the_path_prefix(behind_nginx: Any) -> None:
+    url = upload_url(behind_nginx(), "127.0.0.1", {**FORWARDED, "X-Forwarded-Prefix": "/evil"})
+    assert url.startswith("https://statesman.example.com/api/v2/")
+
+
 def test_trusted_proxies_may_be_networks(behind_nginx: Any) -> None:
     app = behind_nginx(trusted_proxies=("10.0.0.0/8",))
     assert upload_url(app, "10.20.30.40", FORWARDED).startswith("https://statesman.example.com/")
@@ -81,4 +91,6 @@ def test_trusted_proxies_setting_is_validated(config: Config) -> None:
     assert load_config(env).trusted_proxies == ("127.0.0.1/32", "::1/128")
     with pytest.raises(ConfigError, match="TRUSTED_PROXIES"):
         load_config({**env, "TRUSTED_PROXIES": "nginx.internal"})
+    with pytest.raises(ConfigError, match="zone id"):
+        load_config({**env, "TRUSTED_PROXIES": "fe80::1%eth0"})
     assert dataclasses.replace(config).allow_x_forwarded_for is False
