@@ -286,3 +286,26 @@ def test_a_lock_that_would_be_refused_creates_nothing(app: Flask, client: FlaskC
     assert refused.status_code == 403, refused.data
     assert not [e for e in events(app, "workspace.create") if e.workspace_name == "fresh"]
     assert client.get("/state/acme/fresh", headers=basic(make_token(app))).status_code == 404
+
+
+def test_a_rollback_is_a_forced_write_through_every_door(app: Flask, client: FlaskClient) -> None:
+    admin = make_token(app)
+    seed(client, admin)
+    assert client.post("/state/acme/app", data=state(2), headers=basic(admin)).status_code == 200
+    first = client.get("/v1/units/app/versions", headers=bearer(admin)).json["versions"][-1]["id"]
+    for subject, actions, allowed in (
+        ("wendy", ["unit.read", "unit.write", "unit.lock"], False),
+        ("dora", ["unit.read", "unit.write", "unit.lock", "unit.delete"], True),
+    ):
+        token = custom_role(app, subject, actions)
+        restored = client.post("/v1/units/app/restore", json={"version_id": first}, headers=bearer(token))
+        assert restored.status_code == (200 if allowed else 403), restored.data
+        tfc = Door("tfc_api", client, token)
+        workspace_id = tfc.workspace_id("app")
+        assert tfc._tfc("POST", f"workspaces/{workspace_id}/actions/lock", {"reason": "rollback"}).status_code == 200
+        body = {
+            "data": {"relationships": {"rollback-state-version": {"data": {"type": "state-versions", "id": first}}}}
+        }
+        rolled = tfc._tfc("PATCH", f"workspaces/{workspace_id}/state-versions", body)
+        assert rolled.status_code == (200 if allowed else 403), rolled.data
+        assert tfc._tfc("POST", f"workspaces/{workspace_id}/actions/unlock").status_code == 200

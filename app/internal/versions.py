@@ -7,7 +7,7 @@ from flask import Response, jsonify
 from app.auth.permissions import Action
 from app.core.errors import Conflict, NotFound
 from app.internal import schemas
-from app.internal.door import caller, json_body, open_unit, route
+from app.internal.door import json_body, open_unit, route
 from app.internal.serializers import iso, version_json
 from app.models import StateVersion, Workspace
 from app.repositories.state_versions import find_versions_created_at, get_version, list_versions, rollback_to
@@ -28,11 +28,11 @@ def unit_versions(ref: str) -> Response:
 @route("/units/<ref>/restore", ["POST"])
 def restore_version(ref: str) -> Response:
     """Make the version named by ``version_id`` or ``timestamp`` current again, through the write guards."""
-    principal = caller().principal
-    workspace = open_unit(ref, Action.WRITE).workspace
+    target = open_unit(ref, Action.WRITE)
+    workspace = target.workspace
     body = json_body(schemas.Restore())
     version = _find_version(workspace, body.get("version_id"), body.get("timestamp"))
-    result = rollback_to(workspace, version, principal.subject, lock_id=body.get("lock_id") or None)
+    result = rollback_to(target, version, lock_id=body.get("lock_id") or None)
     return jsonify(
         unit_id=workspace.id,
         restored_timestamp=iso(version.created_at),

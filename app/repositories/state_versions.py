@@ -442,8 +442,14 @@ def _apply_retention(workspace: Workspace) -> None:
         drivers().storage.delete(key)
 
 
-def rollback_to(workspace: Workspace, version: StateVersion, actor: str, lock_id: str | None = None) -> WriteResult:
-    """Make an earlier version current again as a new version with serial = current + 1."""
+def rollback_to(guard: WorkspaceGuard, version: StateVersion, lock_id: str | None = None) -> WriteResult:
+    """Make an earlier version current again as a new version with serial = current + 1.
+
+    A rollback is a forced write (an older lineage or fewer resources may come back), so it needs what a forced
+    write needs (``write_actions(True)``: ``unit.write`` and ``unit.delete``), whatever the door.
+    """
+    check_write_permission(guard, force=True)
+    workspace, actor = guard.workspace, guard.actor
     current = get_current_version(workspace)
     if current is None:
         raise NotFound("the workspace has no state to roll back")

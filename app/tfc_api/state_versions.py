@@ -273,13 +273,14 @@ def _signed_version(version_id: str, kind: str, action: str) -> StateVersion | N
 @bp.route("/workspaces/<workspace_id>/state-versions", methods=["PATCH"])
 def rollback_state_version(workspace_id: str) -> Response:
     """Make an earlier version current again (a new version, serial = current + 1); the caller holds the lock."""
-    workspace = find_workspace_by_id(workspace_id, Action.WRITE).workspace
+    found = find_workspace_by_id(workspace_id, Action.WRITE)
+    workspace = found.workspace
     target = _rollback_target(request_body())
     lock_id = require_lock_of(workspace, caller().subject, "rolling back")
     version = get_version(workspace, target)
     if version is None or version.status != "finalized":
         raise NotFound(f"state version {target!r} not found in workspace {workspace.name!r}")
-    return _document(rollback_to(workspace, version, caller().subject, lock_id=lock_id).version)
+    return _document(rollback_to(found, version, lock_id=lock_id).version)
 
 
 def _rollback_target(body: dict[str, Any]) -> str:
