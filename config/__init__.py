@@ -274,10 +274,25 @@ def _listen(env: _Env) -> tuple[str, int]:
     return host, port
 
 
+# A URL without a driver (``postgresql://``, ``mysql://``, the Go-style ``postgres://``) names the driver this server
+# installs; SQLAlchemy would otherwise pick one that is not installed (psycopg 3, mysqlclient).
+_INSTALLED_DRIVERS = {
+    "postgres": "postgresql+psycopg2",
+    "postgresql": "postgresql+psycopg2",
+    "mysql": "mysql+pymysql",
+    "mariadb": "mariadb+pymysql",
+}
+
+
+def _with_installed_driver(url: str) -> str:
+    scheme, sep, rest = url.partition("://")
+    return f"{_INSTALLED_DRIVERS[scheme]}://{rest}" if sep and scheme in _INSTALLED_DRIVERS else url
+
+
 def _database_url(env: _Env, query_backend: str, data_dir: Path) -> str:
     explicit = env.text("DATABASE_URL")
     if explicit:
-        return explicit
+        return _with_installed_driver(explicit)
     if query_backend == "sqlite":
         path = env.text("OPENTACO_SQLITE_DB_PATH") or str(data_dir / "taco.db")
         return f"sqlite:///{Path(path).expanduser().absolute()}"

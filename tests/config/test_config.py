@@ -561,3 +561,18 @@ def test_registries_refuse_unknown_names(env, build, field, setting, valid):
     assert "no-such-driver" in message
     for name in valid:
         assert name in message
+
+
+@pytest.mark.parametrize(
+    "given, used",
+    [
+        ("postgresql://u:p@db:5432/statesman", "postgresql+psycopg2://u:p@db:5432/statesman"),
+        ("postgres://u@db/statesman", "postgresql+psycopg2://u@db/statesman"),
+        ("mysql://root@db/statesman", "mysql+pymysql://root@db/statesman"),
+        ("postgresql+psycopg2://u@db/s", "postgresql+psycopg2://u@db/s"),
+        ("sqlite:////var/lib/statesman/taco.db", "sqlite:////var/lib/statesman/taco.db"),
+    ],
+)
+def test_a_database_url_without_a_driver_gets_the_installed_one(tmp_path, given: str, used: str) -> None:
+    env = {"STATESMAN_ENV": "development", "DATA_DIR": str(tmp_path), "DATABASE_URL": given}
+    assert load_config(env).database_url == used
