@@ -8,6 +8,7 @@ import re
 import uuid
 from pathlib import Path
 
+import click
 from flask import Flask, g, request
 from flask.wrappers import Response
 
@@ -16,14 +17,14 @@ from app.core.request_context import RequestIdFilter, current_request_id
 from app.drivers import Drivers
 from app.extensions import Services, db, install_services, migrate
 from app.web.error_pages import register_error_handlers
-from config import Config, load_config
+from config import Config, ConfigError, load_config
 from config.dev_secrets import ensure_development_secrets
 from config.log_format import stderr_handler
 
 
 def create_app(config: Config | None = None) -> Flask:
     """Build the app from ``config`` (default: the environment)."""
-    config = ensure_development_secrets(config or load_config())
+    config = ensure_development_secrets(config or _environment_config())
     app = Flask(__name__)
     configure_logging(config)
     configure_flask(app, config)
@@ -36,6 +37,16 @@ def create_app(config: Config | None = None) -> Flask:
     trust_proxies(app, config)
     register_cli(app)
     return app
+
+
+def _environment_config() -> Config:
+    """The environment's settings; under a ``flask`` command an invalid one is a one-line error, not a traceback."""
+    try:
+        return load_config()
+    except ConfigError as exc:
+        if click.get_current_context(silent=True) is None:
+            raise
+        raise click.ClickException(f"invalid configuration: {exc}") from None
 
 
 def configure_logging(config: Config) -> None:

@@ -129,3 +129,10 @@ def test_unreachable_redis(tmp_path: Path, migrated_sqlite: str) -> None:
     }
     line = one_line(statesman(tmp_path, **settings))
     assert f"cannot connect to Redis at 127.0.0.1:{port}" in line and "start it" in line
+
+
+def test_an_invalid_setting_is_one_line_for_flask_commands(tmp_path: Path) -> None:
+    """A ``flask`` admin command with a setting the server refuses says which and why, without a traceback."""
+    result = run(["-m", "flask", "orgs", "list"], tmp_path, STATESMAN_ENV="production", LOCK_BACKEND="carrier-pigeon")
+    line = one_line(result)
+    assert line.startswith("Error: invalid configuration:") and "LOCK_BACKEND" in line, line
