@@ -19,6 +19,7 @@ from app.core.clock import utcnow
 from app.core.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge
 from app.core.ids import new_id
 from app.core.statefile import READ_CHUNK
+from app.drivers.kms.base import seal
 from app.extensions import db, drivers
 from app.models import ConfigurationVersion, Workspace
 from app.repositories.audit import record_event
@@ -140,7 +141,7 @@ def reencrypt_archives() -> int:
         plain = b"".join(open_archive(version))
         under = hashlib.sha256(kms.key_id.encode()).hexdigest()[:8]
         new_key = f"{version.workspace_id}/configuration/{version.id}-{(version.sha256 or '')[:16]}-{under}"
-        storage.put(new_key, kms.encrypt([plain], _context(version.id)))
+        storage.put(new_key, [seal(kms, plain, _context(version.id))])
         old_key, version.storage_key, version.kms_key_id = version.storage_key, new_key, kms.key_id
         db.session.commit()
         storage.delete(old_key)  # only once the row points at the new object

@@ -23,6 +23,7 @@ from sqlalchemy.exc import IntegrityError
 
 from app.core.clock import utcnow
 from app.core.errors import Conflict
+from app.drivers.kms.base import seal, unseal
 from app.extensions import db, drivers
 from app.models import SigningKey
 from app.repositories.audit import record_event
@@ -89,12 +90,10 @@ def prune_signing_keys(retired_before: datetime, actor: str) -> list[str]:
 
 def reseal_signing_keys() -> int:
     """Seal every signing key under the KMS driver's current key (``flask kms rotate``); returns how many moved."""
-    kms = drivers().kms
     moved = 0
-    for key in db.session.scalars(db.select(SigningKey).where(SigningKey.kms_key_id != kms.key_id)):
-        pem = b"".join(kms.decrypt([key.private_key], _context(key.kid)))
-        key.private_key = b"".join(kms.encrypt([pem], _context(key.kid)))
-        key.kms_key_id = kms.key_id
+    stale = db.select(SigningKey).where(SigningKey.kms_key_id != drivers().kms.key_id)
+    for key in db.session.scalars(stale):
+        key.private_key, key.kms_key_id = seal_private_key(key.kid, unseal_private_key(key))
         moved += 1
     db.session.commit()
     return moved
@@ -146,14 +145,13 @@ def _new_row(slot: int) -> SigningKey:
     pem = private.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
-    kms = drivers().kms
-    sealed = b"".join(kms.encrypt([pem], _context(kid)))
+    sealed, kms_key_id = seal_private_key(kid, pem)
     key = SigningKey(
         kid=kid,
         algorithm=ALGORITHM,
         public_jwk=public_jwk,
         private_key=sealed,
-        kms_key_id=kms.key_id,
+        kms_key_id=kms_key_id,
         slot=slot,
         created_at=utcnow(),
     )
@@ -169,7 +167,7 @@ def _private_key(key: SigningKey) -> ec.EllipticCurvePrivateKey:
         found = _private_keys.get(key.kid)
     if found is not None:
         return found
-    pem = b"".join(drivers().kms.decrypt([key.private_key], _context(key.kid)))
+    pem = unseal_private_key(key)
     loaded = serialization.load_pem_private_key(pem, password=None)
     if not isinstance(loaded, ec.EllipticCurvePrivateKey):
         raise ValueError(f"signing key {key.kid} is not an EC key")
@@ -192,10 +190,10 @@ def _thumbprint(jwk: dict[str, Any]) -> str:
 
 def unseal_private_key(key: SigningKey) -> bytes:
     """The key's private PEM, decrypted by the KMS driver (``flask export`` writes it into the export)."""
-    return b"".join(drivers().kms.decrypt([key.private_key], _context(key.kid)))
+    return unseal(drivers().kms, key.private_key, _context(key.kid))
 
 
 def seal_private_key(kid: str, pem: bytes) -> tuple[bytes, str]:
     """``pem`` sealed under the KMS driver's current key for the key ``kid``: the column values and the key id."""
     kms = drivers().kms
-    return b"".join(kms.encrypt([pem], _context(kid))), kms.key_id
+    return seal(kms, pem, _context(kid)), kms.key_id

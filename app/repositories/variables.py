@@ -17,6 +17,7 @@ from app.core import policy
 from app.core.clock import utcnow
 from app.core.errors import Conflict, InvalidInput, NotFound
 from app.core.ids import new_id
+from app.drivers.kms.base import seal, unseal
 from app.extensions import db, drivers
 from app.models import Workspace, WorkspaceVariable
 from app.repositories.audit import record_event
@@ -60,7 +61,7 @@ def shown_value(variable: WorkspaceVariable) -> str | None:
 
 def revealed_value(variable: WorkspaceVariable) -> str:
     """The plain value, sensitive or not (for the run that hands it to Terraform, never for an API answer)."""
-    return b"".join(drivers().kms.decrypt([variable.sealed_value], _context(variable.id))).decode()
+    return unseal(drivers().kms, variable.sealed_value, _context(variable.id)).decode()
 
 
 def create_variable(
@@ -167,7 +168,7 @@ def _check(key: str, value: str, category: str, description: str) -> None:
 def seal_value(variable_id: str, value: str) -> tuple[bytes, str]:
     """``value`` sealed under the KMS driver's current key for the variable: the column values and the key id."""
     kms = drivers().kms
-    return b"".join(kms.encrypt([value.encode()], _context(variable_id))), kms.key_id
+    return seal(kms, value.encode(), _context(variable_id)), kms.key_id
 
 
 def reseal_variables() -> int:

@@ -6,6 +6,16 @@ from collections.abc import Iterable, Iterator
 from typing import Protocol
 
 
+def seal(kms: KeyManager, data: bytes, context: bytes) -> bytes:
+    """A small value (a key, a variable) encrypted in one piece, bound to ``context``."""
+    return b"".join(kms.encrypt([data], context))
+
+
+def unseal(kms: KeyManager, sealed: bytes, context: bytes) -> bytes:
+    """What ``seal`` sealed; raises like ``decrypt`` when the key or the context is wrong."""
+    return b"".join(kms.decrypt([sealed], context))
+
+
 class KeyManager(Protocol):
     """Encrypts state objects; ``key_id`` names the key new versions are written with (kept in metadata)."""
 
