@@ -34,6 +34,30 @@ class StateSummary:
     resource_count: int = 0
 
 
+def spool_body(chunks: Iterable[bytes], limit: int, *, too_large: str, empty: str) -> tuple[IO[bytes], int, bytes, str]:
+    """A received body in a spooled file (rewound; the caller closes it), its size, MD5 digest and SHA-256 hex.
+
+    Raises ``PayloadTooLarge(too_large)`` past ``limit`` bytes (before keeping more) and ``InvalidInput(empty)``.
+    """
+    spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)  # noqa: SIM115 - handed to the caller
+    md5, sha256, size = hashlib.md5(usedforsecurity=False), hashlib.sha256(), 0
+    try:
+        for chunk in chunks:
+            size += len(chunk)
+            if size > limit:
+                raise PayloadTooLarge(too_large)
+            md5.update(chunk)
+            sha256.update(chunk)
+            spool.write(chunk)
+        if size == 0:
+            raise InvalidInput(empty)
+    except BaseException:
+        spool.close()
+        raise
+    spool.seek(0)
+    return spool, size, md5.digest(), sha256.hexdigest()
+
+
 class StateBody:
     """A received state: spooled bytes, their digests and size; ``summary`` is filled by ``validate``."""
 
@@ -55,24 +79,13 @@ class StateBody:
     @classmethod
     def receive(cls, chunks: Iterable[bytes], limit: int) -> StateBody:
         """Spool and hash ``chunks``; raises ``PayloadTooLarge`` past ``limit`` bytes and ``InvalidInput`` if empty."""
-        spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)  # noqa: SIM115 - owned by the StateBody
-        md5, sha256, size = hashlib.md5(usedforsecurity=False), hashlib.sha256(), 0
-        try:
-            for chunk in chunks:
-                size += len(chunk)
-                if size > limit:
-                    raise PayloadTooLarge(f"state is larger than the limit of {limit} bytes (MAX_STATE_SIZE)")
-                md5.update(chunk)
-                sha256.update(chunk)
-                spool.write(chunk)
-        except BaseException:
-            spool.close()
-            raise
-        if size == 0:
-            spool.close()
-            raise InvalidInput("request body is empty: expected a Terraform state (a JSON object)")
-        spool.seek(0)
-        return cls(spool, size, md5.digest(), sha256.hexdigest())
+        spool, size, md5, sha256 = spool_body(
+            chunks,
+            limit,
+            too_large=f"state is larger than the limit of {limit} bytes (MAX_STATE_SIZE)",
+            empty="request body is empty: expected a Terraform state (a JSON object)",
+        )
+        return cls(spool, size, md5, sha256)
 
     @classmethod
     def from_bytes(cls, data: bytes, limit: int) -> StateBody:

@@ -18,14 +18,13 @@ from app.core.archives import unpack_archive
 from app.core.clock import utcnow
 from app.core.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge
 from app.core.ids import new_id
-from app.core.statefile import READ_CHUNK
+from app.core.statefile import READ_CHUNK, spool_body
 from app.drivers.kms.base import seal
 from app.extensions import db, drivers
 from app.models import ConfigurationVersion, Workspace
 from app.repositories.audit import record_event
 from app.repositories.guard import WorkspaceGuard
 
-SPOOL_IN_MEMORY = 8 * 1024 * 1024
 MAX_ERROR = 1024
 
 
@@ -75,13 +74,18 @@ def list_configuration_versions(
 def receive_archive(version: ConfigurationVersion, chunks: Iterable[bytes], limit: int) -> ConfigurationVersion:
     """Check and store the uploaded archive of a pending version; ``InvalidInput``/``PayloadTooLarge`` say why a
     refused one was refused (the version is then ``errored`` with that reason)."""
-    with tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY) as spool:
-        try:
-            digest, size = _spool(chunks, spool, limit)
-        except (InvalidInput, PayloadTooLarge) as refused:
-            if version.status == "pending":
-                _errored(version, refused.message)
-            raise
+    try:
+        received, size, _md5, digest = spool_body(
+            chunks,
+            limit,
+            too_large=f"the configuration archive is larger than the limit of {limit} bytes",
+            empty="the upload is empty: expected a .tar.gz of the configuration",
+        )
+    except (InvalidInput, PayloadTooLarge) as refused:
+        if version.status == "pending":
+            _errored(version, refused.message)
+        raise
+    with received as spool:
         if version.status == "uploaded":
             if version.sha256 == digest:
                 return version  # a retried upload of the same archive
@@ -153,19 +157,6 @@ def sealed_key_ids() -> set[str]:
     """Every KMS key id an uploaded archive is encrypted under."""
     uploaded = ConfigurationVersion.status == "uploaded"
     return set(db.session.scalars(db.select(ConfigurationVersion.kms_key_id).where(uploaded).distinct())) - {None}
-
-
-def _spool(chunks: Iterable[bytes], spool: tempfile.SpooledTemporaryFile[bytes], limit: int) -> tuple[str, int]:
-    sha256, size = hashlib.sha256(), 0
-    for chunk in chunks:
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(f"the configuration archive is larger than the limit of {limit} bytes")
-        sha256.update(chunk)
-        spool.write(chunk)
-    if size == 0:
-        raise InvalidInput("the upload is empty: expected a .tar.gz of the configuration")
-    return sha256.hexdigest(), size
 
 
 def _errored(version: ConfigurationVersion, reason: str) -> None:
