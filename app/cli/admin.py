@@ -21,6 +21,7 @@ from app.repositories import (
     configuration_versions,
     orgs,
     rbac,
+    runs,
     signing_keys,
     state_versions,
     tokens,
@@ -393,6 +394,7 @@ def _require_rotation_keys() -> None:
         | signing_keys.sealed_key_ids()
         | variables.sealed_key_ids()
         | configuration_versions.sealed_key_ids()
+        | runs.sealed_key_ids()
     )
     unknown = sorted(key_id for key_id in stored if not kms.knows(key_id))
     if unknown:
