@@ -194,6 +194,15 @@ def list_runs(
     return list(page), total
 
 
+def list_org_runs(org: Organization, limit: int = 20, statuses: set[str] | None = None) -> list[Run]:
+    """The organization's newest runs (every workspace), for the operator."""
+    where = [Run.org_id == org.id]
+    if statuses:
+        where.append(Run.status.in_(sorted(statuses)))
+    query = db.select(Run).where(*where).order_by(Run.created_at.desc(), Run.id.desc()).limit(limit)
+    return list(db.session.scalars(query))
+
+
 def current_run(workspace: Workspace) -> Run | None:
     """The run the workspace is busy with, else the next to start, else the newest (TFE ``current-run``)."""
     active = _active_run(workspace.id)
@@ -803,6 +812,53 @@ def stored_keys() -> set[str]:
     for row in db.session.execute(db.select(Run.plan_file_key, Run.plan_json_key)):
         keys.update(key for key in row if key)
     return keys
+
+
+def reencrypt_runs() -> int:
+    """Re-encrypt what runs keep (variables, logs, saved and JSON plans) under the current key; returns how many
+    pieces moved (``flask kms rotate``)."""
+    kms = drivers().kms
+    moved = 0
+    for piece in list(db.session.scalars(db.select(RunLog).where(RunLog.kms_key_id != kms.key_id))):
+        context = _log_context(piece.run_id, piece.phase, piece.offset)
+        piece.sealed, piece.kms_key_id = seal(kms, unseal(kms, piece.sealed, context), context), kms.key_id
+        moved += 1
+    db.session.commit()
+    stale = db.or_(
+        Run.variables_kms_key_id != kms.key_id,
+        Run.plan_file_kms_key_id != kms.key_id,
+        Run.plan_json_kms_key_id != kms.key_id,
+    )
+    for run in list(db.session.scalars(db.select(Run).where(stale))):
+        moved += _reencrypt_run(run)
+    return moved
+
+
+def _reencrypt_run(run: Run) -> int:
+    kms, storage = drivers().kms, drivers().storage
+    moved = 0
+    if run.sealed_variables is not None and run.variables_kms_key_id != kms.key_id:
+        plain = unseal(kms, run.sealed_variables, _variables_context(run.id))
+        run.sealed_variables, run.variables_kms_key_id = seal(kms, plain, _variables_context(run.id)), kms.key_id
+        db.session.commit()
+        moved += 1
+    for what, key_column, kms_column in (
+        ("plan", "plan_file_key", "plan_file_kms_key_id"),
+        ("plan-json", "plan_json_key", "plan_json_kms_key_id"),
+    ):
+        old_key = getattr(run, key_column)
+        if old_key is None or getattr(run, kms_column) == kms.key_id:
+            continue
+        context = _object_context(run, what)
+        plain = b"".join(kms.decrypt(storage.open(old_key), context))
+        new_key = f"{old_key}-{secrets.token_hex(4)}"
+        storage.put(new_key, [seal(kms, plain, context)])
+        setattr(run, key_column, new_key)
+        setattr(run, kms_column, kms.key_id)
+        db.session.commit()
+        storage.delete(old_key)  # only once the row points at the new object
+        moved += 1
+    return moved
 
 
 def sealed_key_ids() -> set[str]:
