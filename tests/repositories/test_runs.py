@@ -300,7 +300,7 @@ def test_two_agents_racing_claim_each_job_once(runs_app: Flask) -> None:
             with runs_app.app_context():
                 while (job := runs.claim_job(agent(name=name, token=f"at-{name}"))) is not None:
                     claimed.append(job.run.id)
-        except BaseException as exc:  # noqa: BLE001 - reported below
+        except BaseException as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=claim, args=(n,)) for n in ("x", "y", "z")]
