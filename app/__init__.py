@@ -105,8 +105,9 @@ def init_sign_in(app: Flask, config: Config) -> None:
 
 def register_blueprints(app: Flask) -> None:
     """The APIs: health, metrics, the Terraform http backend, the management API (/internal/api and /v1), the TFC API,
-    ``terraform login`` (/oauth), the id-token exchange (/v1/auth) and its token keys (/oidc/jwks.json)."""
-    from app import http_backend, internal, oauth, tfc_api
+    ``terraform login`` (/oauth), the id-token exchange (/v1/auth), its token keys (/oidc/jwks.json) and the agents'
+    API (/api/agent/v1)."""
+    from app import agent_api, http_backend, internal, oauth, tfc_api
     from app.oauth import exchange, keys
     from app.web import health, metrics
 
@@ -118,6 +119,7 @@ def register_blueprints(app: Flask) -> None:
     http_backend.register(app)
     internal.register(app)
     tfc_api.register(app)
+    agent_api.register(app)
 
 
 def register_request_hooks(app: Flask) -> None:

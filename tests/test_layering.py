@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 APP = Path(__file__).resolve().parent.parent / "app"
-PROTOCOLS = ("app.http_backend", "app.tfc_api", "app.internal", "app.oauth")
+PROTOCOLS = ("app.http_backend", "app.tfc_api", "app.internal", "app.oauth", "app.agent_api")
 
 # What each layer may import from the app (anything outside ``app`` is free).
 ALLOWED = {

@@ -7,7 +7,7 @@ import binascii
 
 from app.auth.basic import burn_password_check, check_password, find_static_user
 from app.auth.oidc_jwt import looks_like_jwt
-from app.auth.permissions import AGENT_ONLY
+from app.auth.permissions import AGENT_API_ONLY, AGENT_ONLY
 from app.auth.principal import LOCAL_ADMIN, Principal
 from app.core.clock import utcnow
 from app.core.errors import Forbidden, Unauthenticated
@@ -43,6 +43,25 @@ def authenticate(authorization: str | None) -> Principal:
         user, password = _decode_basic(value)
         return _from_basic(user, password)
     raise Unauthenticated("unsupported authorization scheme: use Bearer or Basic")
+
+
+def authenticate_agent(authorization: str | None) -> Principal:
+    """The agent behind an ``Authorization`` header: an agent token, else ``Forbidden`` (``Unauthenticated`` for a
+    missing or bad one).
+
+    Also while authentication is disabled: an agent's jobs are those of its token's organization and pool, so the
+    token is what names them, and the local admin has none.
+    """
+    if config().auth_disabled:
+        scheme, _, secret = (authorization or "").strip().partition(" ")
+        if scheme.lower() != "bearer" or not secret.strip():
+            raise Unauthenticated("the agent API needs an agent token (Authorization: Bearer ...)")
+        principal = _from_token(secret.strip())
+    else:
+        principal = authenticate(authorization)
+    if principal.kind != "agent":
+        raise Forbidden(AGENT_API_ONLY)
+    return principal
 
 
 def _decode_basic(value: str) -> tuple[str, str]:

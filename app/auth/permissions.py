@@ -19,6 +19,10 @@ from app.auth.principal import Principal
 from app.core import policy
 
 AGENT_ONLY = "agent tokens only authenticate Statesman agents; use a user or organization token"
+AGENT_API_ONLY = (
+    "the agent API takes agent tokens only (`flask agents token create`, or the TFE API's agent pool tokens); "
+    "user, service and organization tokens cannot run jobs"
+)
 
 
 class Action:
