@@ -1,5 +1,8 @@
 """The layers stay as the tree shows them: protocols -> access (auth) -> repositories -> drivers, the core below all.
 
+The agent process (``app.agent``) stands beside the server, not on it: it uses the core only, and no part of the
+server imports it.
+
 Read from the source with ``ast``, so a new import that crosses a layer fails here before anyone builds on it.
 """
 
@@ -16,14 +19,18 @@ PROTOCOLS = ("app.http_backend", "app.tfc_api", "app.internal", "app.oauth", "ap
 # What each layer may import from the app (anything outside ``app`` is free).
 ALLOWED = {
     "app.core": ("app.core",),
+    "app.agent": ("app.core", "app.agent"),
     "app.drivers": ("app.core", "app.drivers"),
     "app.repositories": ("app.core", "app.drivers", "app.extensions", "app.models", "app.repositories"),
 }
 # What no module of a layer may import.
 FORBIDDEN = {
-    "app.auth": (*PROTOCOLS, "app.cli", "app.drivers"),
-    "app.web": (*PROTOCOLS, "app.cli"),
-    **{protocol: (*(p for p in PROTOCOLS if p != protocol), "app.drivers", "app.cli") for protocol in PROTOCOLS},
+    "app.auth": (*PROTOCOLS, "app.cli", "app.drivers", "app.agent"),
+    "app.web": (*PROTOCOLS, "app.cli", "app.agent"),
+    **{
+        protocol: (*(p for p in PROTOCOLS if p != protocol), "app.drivers", "app.cli", "app.agent")
+        for protocol in PROTOCOLS
+    },
 }
 
 
