@@ -1,4 +1,4 @@
-"""``statesman``: check the configuration and the schema, then serve with gunicorn.
+"""``statesman``: check the configuration and the schema, then serve with gunicorn; ``statesman agent`` runs an agent.
 
 Flags follow the old servers' single-dash style (``-port 8080 -storage fs -auth-disable``) and are applied as
 the environment variables they stand for, so gunicorn's workers read exactly the same ``Config``.
@@ -35,7 +35,11 @@ FLAG_VARIABLES = {
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """The command line; every flag also has an environment variable (see the README)."""
-    parser = argparse.ArgumentParser(prog="statesman", description="Terraform/OpenTofu state server")
+    parser = argparse.ArgumentParser(
+        prog="statesman",
+        description="Terraform/OpenTofu state server",
+        epilog="`statesman agent --url URL` runs an agent that executes remote runs instead (see --help there).",
+    )
     parser.add_argument("-port", "--port", type=int, help="listen port (OPENTACO_PORT, default 8080)")
     parser.add_argument("-listen", "--listen", help="listen address host:port (LISTEN_ADDR)")
     parser.add_argument("-storage", "--storage", choices=STORAGE_BACKENDS, help="storage driver (OPENTACO_STORAGE)")
@@ -191,6 +195,12 @@ def supervise(environments: list[dict[str, str]], cleanup: Callable[[], None] | 
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``statesman`` console script."""
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["agent"]:
+        # The agent is a client of a server elsewhere: it reads none of the server's settings.
+        from app.agent.cli import main as agent_main
+
+        return agent_main(argv[1:])
     args = parse_args(argv)
     environ: dict[str, str] = os.environ  # type: ignore[assignment]
     apply_flags(args, environ)
