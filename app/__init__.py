@@ -164,6 +164,7 @@ def register_cli(app: Flask) -> None:
     from app.cli.admin import register_admin_commands
     from app.cli.export import register_export_commands
     from app.cli.migrate_in import import_cli
+    from app.cli.runs import runs_cli
     from app.cli.signing_keys import signing_keys_cli
     from app.cli.storage import storage_cli
 
@@ -172,3 +173,4 @@ def register_cli(app: Flask) -> None:
     register_export_commands(app)
     app.cli.add_command(storage_cli)
     app.cli.add_command(import_cli)
+    app.cli.add_command(runs_cli)

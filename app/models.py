@@ -69,6 +69,8 @@ class Workspace(db.Model):  # type: ignore[name-defined]
     auto_apply: Mapped[bool] = mapped_column(sa.Boolean, default=False)
     working_directory: Mapped[str] = mapped_column(sa.String(255), default="")
     engine: Mapped[str] = mapped_column(sa.String(20), default="terraform", server_default="terraform")
+    # The pool whose agents run the workspace's runs in execution mode "agent".
+    agent_pool_id: Mapped[str | None] = mapped_column(sa.ForeignKey("agent_pools.id", ondelete="SET NULL"))
     current_version_id: Mapped[str | None] = mapped_column(sa.String(40))
     version_counter: Mapped[int] = mapped_column(sa.Integer, default=0)
     created_by: Mapped[str | None] = mapped_column(sa.String(255))
@@ -129,6 +131,8 @@ class StateVersion(db.Model):  # type: ignore[name-defined]
     json_outputs_key: Mapped[str | None] = mapped_column(sa.String(512))
     json_outputs_sha256: Mapped[str | None] = mapped_column(sa.String(64))
     json_outputs_kms_key_id: Mapped[str | None] = mapped_column(sa.String(255))
+    # The remote run whose apply wrote this version (None for every write from a client).
+    run_id: Mapped[str | None] = mapped_column(sa.String(40))
 
 
 # The ``local`` lock driver's table; the driver owns its shape and the migrations create it.
@@ -220,6 +224,81 @@ class AgentPool(db.Model):  # type: ignore[name-defined]
     name: Mapped[str] = mapped_column(Name(90))
     created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
     created_by: Mapped[str | None] = mapped_column(sa.String(255))
+
+
+class Run(db.Model):  # type: ignore[name-defined]
+    """A remote plan, and apply, of one configuration version in one workspace (``app.repositories.runs``).
+
+    ``status`` is the run's place in the state machine; ``plan_status``/``apply_status`` are the phases' own
+    statuses as TFE shows them. ``lease_id`` names the claim of the agent executing a phase; the agent renews
+    ``lease_expires_at`` and a run whose lease runs out is errored. Run variables are KMS-sealed (they may hold
+    secrets); the saved plan and its JSON are encrypted storage objects like states.
+    """
+
+    __tablename__ = "runs"
+    __table_args__ = (
+        sa.Index("ix_runs_workspace_created", "workspace_id", "created_at"),
+        sa.Index("ix_runs_org_status", "org_id", "status"),
+    )
+
+    id: Mapped[str] = mapped_column(sa.String(40), primary_key=True, default=lambda: new_id("run"))
+    workspace_id: Mapped[str] = mapped_column(sa.ForeignKey("workspaces.id", ondelete="CASCADE"))
+    org_id: Mapped[str] = mapped_column(sa.String(40))
+    configuration_version_id: Mapped[str] = mapped_column(sa.String(40))
+    status: Mapped[str] = mapped_column(sa.String(32), default="pending")
+    message: Mapped[str] = mapped_column(sa.String(512), default="")
+    is_destroy: Mapped[bool] = mapped_column(sa.Boolean, default=False)
+    refresh: Mapped[bool] = mapped_column(sa.Boolean, default=True)
+    refresh_only: Mapped[bool] = mapped_column(sa.Boolean, default=False)
+    plan_only: Mapped[bool] = mapped_column(sa.Boolean, default=False)
+    auto_apply: Mapped[bool] = mapped_column(sa.Boolean, default=False)
+    target_addrs: Mapped[list[str]] = mapped_column(sa.JSON, default=list)
+    replace_addrs: Mapped[list[str]] = mapped_column(sa.JSON, default=list)
+    variable_keys: Mapped[list[str]] = mapped_column(sa.JSON, default=list)
+    sealed_variables: Mapped[bytes | None] = mapped_column(sa.LargeBinary)
+    variables_kms_key_id: Mapped[str | None] = mapped_column(sa.String(255))
+    terraform_version: Mapped[str] = mapped_column(sa.String(40), default="latest")
+    created_by: Mapped[str | None] = mapped_column(sa.String(255))
+    created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
+    status_timestamps: Mapped[dict[str, str]] = mapped_column(sa.JSON, default=dict)
+    plan_id: Mapped[str] = mapped_column(sa.String(40), unique=True)
+    apply_id: Mapped[str] = mapped_column(sa.String(40), unique=True)
+    plan_status: Mapped[str] = mapped_column(sa.String(20), default="pending")
+    apply_status: Mapped[str] = mapped_column(sa.String(20), default="pending")
+    has_changes: Mapped[bool] = mapped_column(sa.Boolean, default=False)
+    resource_additions: Mapped[int] = mapped_column(sa.Integer, default=0)
+    resource_changes: Mapped[int] = mapped_column(sa.Integer, default=0)
+    resource_destructions: Mapped[int] = mapped_column(sa.Integer, default=0)
+    resource_imports: Mapped[int] = mapped_column(sa.Integer, default=0)
+    plan_file_key: Mapped[str | None] = mapped_column(sa.String(255))
+    plan_file_kms_key_id: Mapped[str | None] = mapped_column(sa.String(255))
+    plan_json_key: Mapped[str | None] = mapped_column(sa.String(255))
+    plan_json_kms_key_id: Mapped[str | None] = mapped_column(sa.String(255))
+    state_version_id: Mapped[str | None] = mapped_column(sa.String(40))
+    error_message: Mapped[str | None] = mapped_column(sa.String(1024))
+    cancel_requested_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    force_canceled_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    agent_token_id: Mapped[str | None] = mapped_column(sa.String(40))
+    agent_name: Mapped[str | None] = mapped_column(sa.String(255))
+    lease_id: Mapped[str | None] = mapped_column(sa.String(64), unique=True)
+    lease_expires_at: Mapped[datetime | None] = mapped_column(Timestamp)
+
+    workspace: Mapped[Workspace] = relationship(lazy="joined")
+
+
+class RunLog(db.Model):  # type: ignore[name-defined]
+    """One appended piece of a phase's log, KMS-sealed; ``offset`` is the number of log bytes before it."""
+
+    __tablename__ = "run_logs"
+    __table_args__ = (sa.UniqueConstraint("run_id", "phase", "offset", name="uq_run_logs_run_phase_offset"),)
+
+    id: Mapped[int] = mapped_column(BigInt, primary_key=True, autoincrement=True)
+    run_id: Mapped[str] = mapped_column(sa.ForeignKey("runs.id", ondelete="CASCADE"))
+    phase: Mapped[str] = mapped_column(sa.String(10))
+    offset: Mapped[int] = mapped_column(sa.BigInteger)
+    size: Mapped[int] = mapped_column(sa.Integer)
+    sealed: Mapped[bytes] = mapped_column(sa.LargeBinary)
+    kms_key_id: Mapped[str] = mapped_column(sa.String(255))
 
 
 class SigningKey(db.Model):  # type: ignore[name-defined]

@@ -79,6 +79,10 @@ class Config:
     force_unlock_enabled: bool = True
     lock_ttl_seconds: int | None = None
     require_lock_for_write: bool = False
+    # remote runs (executed by `statesman agent` processes)
+    runs_enabled: bool = False
+    run_timeout_seconds: int = 3600
+    run_lease_seconds: int = 30
     # encryption at rest
     kms_backend: str = "local"
     kms_key: bytes | None = None
@@ -408,6 +412,9 @@ def load_config(environ: Mapping[str, str] | None = None) -> Config:
         force_unlock_enabled=env.flag("FORCE_UNLOCK_ENABLED", default=True),
         lock_ttl_seconds=parse_duration("LOCK_TTL", lock_ttl) if lock_ttl and lock_ttl != "off" else None,
         require_lock_for_write=env.flag("REQUIRE_LOCK_FOR_WRITE", default=False),
+        runs_enabled=env.flag("RUNS_ENABLED", default=False),
+        run_timeout_seconds=parse_duration("RUN_TIMEOUT", env.text("RUN_TIMEOUT") or "1h"),
+        run_lease_seconds=parse_duration("RUN_LEASE", env.text("RUN_LEASE") or "30s"),
         kms_backend=kms_backend,
         kms_key=key,
         kms_old_keys=tuple(_decode_key("KMS_OLD_KEYS", k) for k in re.split(r"[,\s]+", old_keys) if k),

@@ -21,6 +21,7 @@ from app.repositories import (
     configuration_versions,
     orgs,
     rbac,
+    runs,
     signing_keys,
     state_versions,
     tokens,
@@ -372,12 +373,21 @@ def rotate_keys() -> None:
     resealed = signing_keys.reseal_signing_keys()
     values = variables.reseal_variables()
     archives = configuration_versions.reencrypt_archives()
+    run_pieces = runs.reencrypt_runs()
     record_event(
-        "kms.rotate", "ok", _actor(), versions=done, signing_keys=resealed, variables=values, archives=archives
+        "kms.rotate",
+        "ok",
+        _actor(),
+        versions=done,
+        signing_keys=resealed,
+        variables=values,
+        archives=archives,
+        run_pieces=run_pieces,
     )
     click.echo(
-        f"done: {done} version(s), {resealed} signing key(s), {values} variable(s) and {archives} configuration "
-        "archive(s) re-encrypted; the old keys can be removed from KMS_OLD_KEYS"
+        f"done: {done} version(s), {resealed} signing key(s), {values} variable(s), {archives} configuration "
+        f"archive(s) and {run_pieces} piece(s) of runs (logs, plans, run variables) re-encrypted; the old keys can "
+        "be removed from KMS_OLD_KEYS"
     )
 
 
@@ -393,6 +403,7 @@ def _require_rotation_keys() -> None:
         | signing_keys.sealed_key_ids()
         | variables.sealed_key_ids()
         | configuration_versions.sealed_key_ids()
+        | runs.sealed_key_ids()
     )
     unknown = sorted(key_id for key_id in stored if not kms.knows(key_id))
     if unknown:

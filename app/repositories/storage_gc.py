@@ -14,7 +14,8 @@ from datetime import timedelta
 from app.core.clock import utcnow
 from app.drivers.storage.base import StoredObject
 from app.extensions import db, drivers
-from app.models import ConfigurationVersion, StateVersion
+from app.models import ConfigurationVersion, Run, StateVersion
+from app.repositories import runs
 from app.repositories.state_versions import COPIES
 
 DEFAULT_GRACE = timedelta(hours=1)
@@ -35,14 +36,15 @@ class Garbage:
 
 
 def referenced_keys() -> set[str]:
-    """Every storage key a row points at: states and JSON copies (pending versions too), configuration archives."""
+    """Every storage key a row points at: states and JSON copies (pending versions too), configuration archives,
+    runs' saved plans."""
     columns = [StateVersion.storage_key, *(getattr(StateVersion, copy.key) for copy in COPIES)]
     keys: set[str] = set()
     for row in db.session.execute(db.select(*columns)).yield_per(1000):
         keys.update(key for key in row if key)
     archives = db.select(ConfigurationVersion.storage_key).where(ConfigurationVersion.storage_key.is_not(None))
     keys.update(key for key in db.session.scalars(archives) if key)
-    return keys
+    return keys | runs.stored_keys()
 
 
 def find_garbage(grace: timedelta = DEFAULT_GRACE) -> Garbage:
@@ -83,5 +85,8 @@ def _is_referenced(key: str) -> bool:
     archive = db.session.scalar(
         db.select(db.func.count()).select_from(ConfigurationVersion).where(ConfigurationVersion.storage_key == key)
     )
+    run_object = db.session.scalar(
+        db.select(db.func.count()).where(db.or_(Run.plan_file_key == key, Run.plan_json_key == key))
+    )
     db.session.rollback()
-    return bool(found) or bool(archive)
+    return bool(found) or bool(archive) or bool(run_object)

@@ -151,6 +151,11 @@ def delete_variable(guard: WorkspaceGuard, variable: WorkspaceVariable) -> None:
     db.session.commit()
 
 
+def check_run_variable(key: str, value: str) -> None:
+    """Raise ``InvalidInput`` unless ``key``/``value`` make a valid Terraform variable (a run's own variables)."""
+    _check(key, value, "terraform", "")
+
+
 def _check(key: str, value: str, category: str, description: str) -> None:
     if category not in CATEGORIES:
         raise InvalidInput(f'category must be "terraform" or "env", not {category!r}')

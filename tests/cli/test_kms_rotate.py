@@ -123,7 +123,7 @@ def test_rotation_reseals_the_signing_keys(config) -> None:
     result = rotated.test_cli_runner().invoke(args=["kms", "rotate"])
     assert (
         result.exit_code == 0
-        and "1 signing key(s), 0 variable(s) and 0 configuration archive(s) re-encrypted" in result.output
+        and "1 signing key(s), 0 variable(s), 0 configuration archive(s) and 0 piece(s) of runs" in result.output
     ), result.output
     with rotated.app_context():
         assert db.session.get(SigningKey, kid).kms_key_id == local_key_id(new_key)
@@ -164,5 +164,40 @@ def test_rotation_refuses_to_start_without_a_current_key(config) -> None:
     assert result.exit_code == 1
     assert "no current key" in result.output
     with unencrypted.app_context():
+        db.engine.dispose()
+        drivers().close()
+
+
+def test_rotation_reencrypts_what_runs_keep(config) -> None:
+    """A run's variables, log pieces, saved plan and JSON plan move to the new key and stay readable without the
+    old one."""
+    from app.models import Run
+    from app.repositories import runs
+    from tests.repositories.test_runs import agent, finish_plan, queue, workspace
+
+    old_app = create_app(dataclasses.replace(config, runs_enabled=True))
+    with old_app.app_context():
+        run = queue(workspace(), variables=(("region", '"eu"'),))
+        job = runs.claim_job(agent())
+        assert job is not None
+        finish_plan(job)
+        run_id = run.id
+        db.engine.dispose()
+        drivers().close()
+    new_key = os.urandom(32)
+    rotated = create_app(
+        dataclasses.replace(config, runs_enabled=True, kms_key=new_key, kms_old_keys=(config.kms_key,))
+    )
+    result = rotated.test_cli_runner().invoke(args=["kms", "rotate"])
+    assert result.exit_code == 0 and "and 4 piece(s) of runs" in result.output, result.output
+    with rotated.app_context():
+        db.engine.dispose()
+        drivers().close()
+    only_new = create_app(dataclasses.replace(config, runs_enabled=True, kms_key=new_key, kms_old_keys=()))
+    with only_new.app_context():
+        found = db.session.get(Run, run_id)
+        assert runs.run_variables(found) == [("region", '"eu"')]
+        assert runs.read_log(found, "plan", 0, 100).startswith(b"\x02Terraform will perform")
+        assert runs.plan_json(found) is not None
         db.engine.dispose()
         drivers().close()
