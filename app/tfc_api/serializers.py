@@ -15,8 +15,6 @@ from app.tfc_api.jsonapi import Resource, ref, resource, rfc3339
 from app.tfc_api.lookup import VISIBLE, access
 
 DEFAULT_PROJECT_NAME = "Default Project"
-# Remote runs are not built: every workspace executes locally, whatever its stored setting says.
-REMOTE_RUNS_AVAILABLE = False
 
 
 def user_resource(principal: Principal) -> Resource:
@@ -91,7 +89,8 @@ def entitlements_resource(org: Organization) -> Resource:
         "configuration-designer",
     )
     attributes: dict[str, Any] = dict.fromkeys(flags, False)
-    attributes.update({"operations": REMOTE_RUNS_AVAILABLE, "state-storage": True, "private-run-tasks": False})
+    runs = config().runs_enabled
+    attributes.update({"operations": runs, "agents": runs, "state-storage": True, "private-run-tasks": False})
     return resource("entitlement-sets", org.id, attributes)
 
 
@@ -134,7 +133,7 @@ def workspace_permissions(org: Organization, name: str) -> dict[str, bool]:
     read, write = access(org).allows(Action.READ, name), access(org).allows(Action.WRITE, name)
     lock, delete = access(org).allows(Action.LOCK, name), access(org).allows(Action.DELETE, name)
     visible = access(org).allows(VISIBLE, name)
-    runs = write and REMOTE_RUNS_AVAILABLE
+    runs = write and config().runs_enabled
     return {
         "can-update": write,
         "can-destroy": delete,
@@ -142,7 +141,7 @@ def workspace_permissions(org: Organization, name: str) -> dict[str, bool]:
         "can-queue-run": runs,
         "can-queue-apply": runs,
         "can-queue-destroy": runs,
-        "can-read-run": visible,
+        "can-read-run": read,
         "can-lock": lock,
         "can-unlock": lock,
         "can-force-unlock": lock and config().force_unlock_enabled,
@@ -160,20 +159,26 @@ def workspace_permissions(org: Organization, name: str) -> dict[str, bool]:
 
 
 def execution_mode(workspace: Workspace) -> str:
-    """What the workspace runs as: ``local`` unless remote runs exist on this server."""
-    return workspace.execution_mode if REMOTE_RUNS_AVAILABLE else "local"
+    """What the workspace runs as: its setting, or ``local`` whatever it says while remote runs are disabled."""
+    return workspace.execution_mode if config().runs_enabled else "local"
 
 
 def workspace_resource(
     workspace: Workspace,
     current: StateVersion | None,
     holder: HeldLock | None,
-    locked_by: str | None = None,
+    locked_by: dict[str, Any] | None = None,
     locked_reason: str = "",
+    current_run_id: str | None = None,
 ) -> Resource:
-    """``workspaces`` with every attribute the remote backend, the cloud block and the SDKs read."""
+    """``workspaces`` with every attribute the remote backend, the cloud block and the SDKs read.
+
+    ``locked_by`` is the relationship to the lock's holder (a user or a run); ``operations`` is the older name of
+    "executes remotely" (Terraform 1.0.3 reads it), so it is true for ``remote`` and ``agent`` alike.
+    """
     org = workspace.organization
     mode = execution_mode(workspace)
+    pool = workspace.agent_pool_id if mode == "agent" else None
     resources = current.resource_count if current else 0
     return resource(
         "workspaces",
@@ -202,7 +207,9 @@ def workspace_resource(
             "queue-all-runs": False,
             "speculative-enabled": False,
             "global-remote-state": False,
-            "structured-run-output-enabled": True,
+            # Logs are Terraform's plain text: the cloud block then prints them as they are.
+            "structured-run-output-enabled": False,
+            "agent-pool-id": pool,
             "trigger-prefixes": [],
             "trigger-patterns": [],
             "setting-overwrites": {"execution-mode": False, "agent-pool": False},
@@ -211,8 +218,9 @@ def workspace_resource(
             "organization": ref("organizations", org.name),
             "project": ref("projects", default_project_id(org)),
             "current-state-version": ref("state-versions", current.id if current else None),
-            "current-run": ref("runs", None),
-            "locked-by": ref("users", locked_by),
+            "current-run": ref("runs", current_run_id),
+            "locked-by": locked_by or ref("users", None),
+            "agent-pool": ref("agent-pools", pool),
         },
     )
 
@@ -239,7 +247,7 @@ def state_version_resource(version: StateVersion, urls: dict[str, str | None]) -
         attributes,
         {
             "workspace": ref("workspaces", version.workspace_id),
-            "run": ref("runs", None),
+            "run": ref("runs", version.run_id),
             "outputs": {"data": outputs},
         },
     )
