@@ -54,6 +54,29 @@ class WorkspaceAttributes(_Attributes):
             raise ValidationError(_NO_REMOTE)
 
 
+class RunVariable(_Attributes):
+    """One run variable: a Terraform variable's name and its value as an HCL expression."""
+
+    key = fields.String(required=True)
+    value = fields.String(required=True)
+
+
+class RunAttributes(_Attributes):
+    """``runs`` create attributes (go-tfe omits unset ones; some SDKs send ``null``, which means the default)."""
+
+    message = fields.String(allow_none=True)
+    is_destroy = fields.Boolean(data_key="is-destroy", allow_none=True)
+    refresh = fields.Boolean(allow_none=True)
+    refresh_only = fields.Boolean(data_key="refresh-only", allow_none=True)
+    plan_only = fields.Boolean(data_key="plan-only", allow_none=True)
+    save_plan = fields.Boolean(data_key="save-plan", allow_none=True)
+    auto_apply = fields.Boolean(data_key="auto-apply", allow_none=True)
+    target_addrs = fields.List(fields.String(), data_key="target-addrs", allow_none=True)
+    replace_addrs = fields.List(fields.String(), data_key="replace-addrs", allow_none=True)
+    variables = fields.List(fields.Nested(RunVariable), allow_none=True)
+    terraform_version = fields.String(data_key="terraform-version", allow_none=True)
+
+
 class StateVersionAttributes(_Attributes):
     """``state-versions`` create: inline ``state`` (base64), or none for the upload-URL flow; the JSON copies
     (base64) Terraform sends beside it."""

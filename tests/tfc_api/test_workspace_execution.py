@@ -9,7 +9,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from tests.factories import make_token
-from tests.tfc_api.conftest import Api, assert_error
+from tests.tfc_api.conftest import Api, assert_error, run_body, uploaded_version
 
 
 @pytest.fixture
@@ -96,6 +96,7 @@ def test_with_runs_enabled_the_server_says_so(runs_api: Api) -> None:
 def test_with_runs_disabled_everything_stays_local(runs_api: Api, api: Api) -> None:
     """``RUNS_ENABLED=false`` (the ``api`` fixture's server): a workspace set to remote earlier still shows local."""
     workspace = runs_api.create_workspace("prod", **{"execution-mode": "remote"})
+    version = uploaded_version(runs_api, workspace)
     shown = api.get(f"workspaces/{workspace['id']}").json["data"]
     assert shown["attributes"]["execution-mode"] == "local" and shown["attributes"]["operations"] is False
     assert shown["attributes"]["permissions"]["can-queue-run"] is False
@@ -105,3 +106,4 @@ def test_with_runs_disabled_everything_stays_local(runs_api: Api, api: Api) -> N
     assert_error(patch(api, workspace, {"execution-mode": "remote"}), 422, "RUNS_ENABLED")
     assert_error(patch(api, workspace, {"operations": True}), 422, "RUNS_ENABLED")
     assert patch(api, workspace, {"operations": False}).status_code == 200
+    assert_error(api.post("runs", run_body(workspace["id"], version)), 409, "RUNS_ENABLED")
