@@ -467,3 +467,23 @@ def test_json_output_waits_for_the_plan(app: Flask, api: Api, remote: dict[str, 
     run_plan(app, run["id"])
     assert_error(outputs_only.get(f"plans/{plan_id}/json-output"), 403)
     assert api.get(f"plans/{plan_id}/json-output").json["format_version"] == "1.0"
+
+
+def test_the_ui_door_hands_out_log_urls_on_the_forwarded_host(make_app: Any, api: Api, remote: dict[str, Any]) -> None:
+    """Through ``/internal/tfe/api/v2`` the log URL names the UI's host under ``/tfe/api/v2``, which it passes on."""
+    run = start_run(api, remote)
+    ui_app = make_app(internal_webhook_secret="webhook-secret")
+    ui = Api(ui_app.test_client(), None, prefix="/internal/tfe/api/v2")
+    headers = {
+        "Authorization": "Bearer webhook-secret",
+        "X-User-ID": "alice",
+        "X-Org-ID": "acme",
+        "X-Forwarded-Host": "ui.example.com",
+        "X-Forwarded-Proto": "https",
+    }
+    shown = ui.get(f"runs/{run['id']}?include=plan", headers=headers)
+    assert shown.status_code == 200, shown.json
+    url = shown.json["included"][0]["attributes"]["log-read-url"]
+    assert url.startswith(f"https://ui.example.com/tfe/api/v2/plans/{run['relationships']['plan']['data']['id']}/logs/")
+    assert read_log(ui.client, url) == STX
+    assert_error(ui.get(f"runs/{run['id']}", headers={**headers, "X-Org-ID": "other"}), 404)
