@@ -17,7 +17,7 @@ from marshmallow import ValidationError
 from app.auth.access import Target
 from app.auth.permissions import Action
 from app.core.errors import Conflict, InvalidInput, NotFound
-from app.models import ConfigurationVersion
+from app.models import ConfigurationVersion, Run
 from app.repositories import runs
 from app.repositories.configuration_versions import get_configuration_version, list_configuration_versions
 from app.tfc_api.blueprint import bp
@@ -100,7 +100,7 @@ def show_run(run_id: str) -> Response:
     return _run_document(target, run)
 
 
-def _run_document(target: Target, run: Any, status: int = 200) -> Response:
+def _run_document(target: Target, run: Run, status: int = 200) -> Response:
     include = [name.strip() for name in (request.args.get("include") or "").split(",") if name.strip()]
     found, included = render_run(target, run, include)
     payload: dict[str, Any] = {"data": found}
