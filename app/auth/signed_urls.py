@@ -4,6 +4,10 @@ The signed ``resource`` is the path *below the API mount* (``state-versions/sv-1
 verifies whether it arrives at ``/api/v2``, ``/tfe/api/v2`` or behind a proxy that adds a path prefix.
 Extra query parameters that change what the URL does (``force``) are signed too. Signatures travel in the
 query string (``expires``, ``signature``); gunicorn's access log prints paths without it.
+
+Log URLs carry their grant in the *path* instead (``path_token``): go-tfe's log reader replaces the whole query
+string with ``limit``/``offset`` on every read. A path token is ``<expiry>.<hex HMAC>`` over a message of its own
+kind, so no query signature ever verifies as a path token or the other way round.
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ from app.extensions import config
 
 SIGNATURE_PARAM = "signature"
 EXPIRES_PARAM = "expires"
+# Separates path-token messages from query-signature messages under the same key.
+_PATH_TOKEN_KIND = b"path-token\n"
 
 
 def _secret() -> bytes:
@@ -63,3 +69,25 @@ def verify_signed_request(method: str, resource: str, args: Mapping[str, str]) -
     if expires < time.time():
         raise Forbidden("this signed URL has expired; request a new one")
     return extra
+
+
+def path_token(method: str, resource: str, ttl_seconds: int) -> str:
+    """A URL path segment that grants ``method`` on ``resource`` during ``ttl_seconds`` (``<expiry>.<hex>``)."""
+    expires = int(time.time()) + ttl_seconds
+    return f"{expires}.{_path_signature(method, resource, expires)}"
+
+
+def verify_path_token(method: str, resource: str, token: str) -> None:
+    """Check a ``path_token`` for ``method`` on ``resource``; raises ``Forbidden`` when it is bad or expired."""
+    expiry, _, given = token.partition(".")
+    if not expiry.isdigit() or len(expiry) > 12:
+        raise Forbidden("malformed URL token: no valid expiry")
+    if not hmac.compare_digest(_path_signature(method, resource, int(expiry)), given):
+        raise Forbidden("invalid URL token")
+    if int(expiry) < time.time():
+        raise Forbidden("this URL has expired; request a new one")
+
+
+def _path_signature(method: str, resource: str, expires: int) -> str:
+    message = _PATH_TOKEN_KIND + _canonical(method, resource, expires, {})
+    return hmac.new(_secret(), message, hashlib.sha256).hexdigest()

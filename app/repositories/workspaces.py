@@ -15,7 +15,7 @@ from app.repositories.audit import record_event
 from app.repositories.names import check_name, looks_like_id
 from app.repositories.tags import replace_tags, tagged
 
-SETTINGS = ("execution_mode", "terraform_version", "auto_apply", "working_directory", "engine")
+SETTINGS = ("execution_mode", "agent_pool_id", "terraform_version", "auto_apply", "working_directory", "engine")
 Tags = Mapping[str, str]
 Bindings = tuple[tuple[str, str], ...]
 

@@ -19,21 +19,11 @@ from app.models import ConfigurationVersion
 from app.repositories import configuration_versions as versions
 from app.tfc_api.blueprint import bp
 from app.tfc_api.context import api_base_url
-from app.tfc_api.jsonapi import (
-    Resource,
-    attributes_of,
-    collection,
-    document,
-    ref,
-    request_body,
-    requested_page,
-    resource,
-    rfc3339,
-)
+from app.tfc_api.jsonapi import Resource, attributes_of, collection, document, request_body, requested_page
 from app.tfc_api.lookup import find_workspace_by_id
+from app.tfc_api.serializers import configuration_version_resource
 from app.web.request_body import request_chunks
 
-TYPE = "configuration-versions"
 UPLOAD_TTL_SECONDS = 60 * 60
 
 
@@ -42,32 +32,11 @@ def _upload_path(version: ConfigurationVersion) -> str:
 
 
 def _resource(version: ConfigurationVersion, *, upload_url: bool = False) -> Resource:
-    attributes: dict[str, Any] = {
-        "auto-queue-runs": version.auto_queue_runs,
-        "error": "invalid-archive" if version.status == "errored" else None,
-        "error-message": version.error_message,
-        "source": "tfe-api",
-        "speculative": version.speculative,
-        "status": version.status,
-        "status-timestamps": _timestamps(version),
-        "provisional": False,
-    }
+    url = None
     if upload_url and version.status == "pending":
         path = _upload_path(version)
-        attributes["upload-url"] = f"{api_base_url()}/{path}?{signed_query('PUT', path, UPLOAD_TTL_SECONDS)}"
-    return resource(
-        TYPE,
-        version.id,
-        attributes,
-        {"ingress-attributes": ref("ingress-attributes", None), "workspace": ref("workspaces", version.workspace_id)},
-    )
-
-
-def _timestamps(version: ConfigurationVersion) -> dict[str, str | None]:
-    stamps = {"queued-at": rfc3339(version.created_at)}
-    if version.uploaded_at is not None:
-        stamps["uploaded-at"] = rfc3339(version.uploaded_at)
-    return stamps
+        url = f"{api_base_url()}/{path}?{signed_query('PUT', path, UPLOAD_TTL_SECONDS)}"
+    return configuration_version_resource(version, url)
 
 
 def _flag(attributes: dict[str, Any], name: str, default: bool) -> bool:

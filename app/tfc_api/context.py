@@ -41,9 +41,12 @@ def caller() -> Principal:
 
 def principal_user_id(principal: Principal) -> str:
     """The ``users`` id a principal appears as: its user row, else a stable id derived from its subject."""
-    if principal.user_id:
-        return principal.user_id
-    return "user-" + hashlib.sha256(principal.subject.encode()).hexdigest()[:16]
+    return principal.user_id or subject_user_id(principal.subject)
+
+
+def subject_user_id(subject: str) -> str:
+    """The ``users`` id of a subject without a user row (an organization token, a JWT grant)."""
+    return "user-" + hashlib.sha256(subject.encode()).hexdigest()[:16]
 
 
 def org_scope() -> Organization | None:

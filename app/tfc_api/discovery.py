@@ -16,7 +16,7 @@ API_VERSION = "2.5"
 # go-tfe and Terraform only recognise these two application names; we behave like a self-hosted TFE.
 APP_NAME = "Terraform Enterprise"
 TFE_VERSION = "v202502-1"
-MOTD = "Statesman: state storage and locking for Terraform and OpenTofu (TFE API v2 subset, local execution)."
+MOTD = "Statesman: state storage and locking for Terraform and OpenTofu (TFE API v2 subset, {execution})."
 
 
 @well_known.route("/.well-known/terraform.json")
@@ -79,8 +79,9 @@ def ping() -> Response:
 
 @bp.route("/motd")
 def motd() -> Response:
-    """The message ``terraform login`` prints."""
-    return jsonify(msg=MOTD)
+    """The message ``terraform login`` prints: what this server does, remote runs included when they are on."""
+    execution = "remote runs by Statesman agents" if config().runs_enabled else "local execution"
+    return jsonify(msg=MOTD.format(execution=execution))
 
 
 def add_api_headers(response: Response) -> Response:

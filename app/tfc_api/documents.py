@@ -1,4 +1,4 @@
-"""Resources built from several rows: a workspace with its current version and lock, a version's outputs.
+"""Resources built from several rows: a workspace with its current version, lock and run, a version's outputs.
 
 Shared by the resource modules that answer with them (workspaces, locks, state versions, outputs), so no view module
 imports another.
@@ -9,10 +9,12 @@ from __future__ import annotations
 from typing import Any
 
 from app.core.locks import HeldLock
+from app.extensions import config
 from app.models import StateVersion, Workspace
+from app.repositories import runs
 from app.repositories.locks import get_lock, lock_details
 from app.repositories.state_versions import get_current_version, get_versions_by_ids, read_outputs
-from app.tfc_api.jsonapi import Resource
+from app.tfc_api.jsonapi import Resource, ref
 from app.tfc_api.locking import LOCK_ID_PREFIX
 from app.tfc_api.serializers import output_resource, workspace_resource
 
@@ -30,8 +32,20 @@ def render_workspaces(workspaces: list[Workspace]) -> list[Resource]:
 
 def _resource(workspace: Workspace, current: StateVersion | None, holder: HeldLock | None) -> Resource:
     info = lock_details(holder) if holder else {}
-    locked_by = info.get("UserID") if holder and holder.lock_id.startswith(LOCK_ID_PREFIX) else None
-    return workspace_resource(workspace, current, holder, locked_by, str(info.get("Info") or ""))
+    active = runs.current_run(workspace) if config().runs_enabled else None
+    locked_by = _locked_by(workspace, holder, info)
+    reason = str(info.get("Info") or "")
+    return workspace_resource(workspace, current, holder, locked_by, reason, active.id if active else None)
+
+
+def _locked_by(workspace: Workspace, holder: HeldLock | None, info: dict[str, Any]) -> dict[str, Any]:
+    """The lock holder as TFE names it: the run that took the lock (its ID is the run's id), else the user."""
+    if holder is None:
+        return ref("users", None)
+    if holder.lock_id.startswith(LOCK_ID_PREFIX):
+        return ref("users", info.get("UserID"))
+    run = runs.get_run(holder.lock_id) if holder.lock_id.startswith("run-") else None
+    return ref("runs", run.id if run is not None and run.workspace_id == workspace.id else None)
 
 
 def output_resources(version: StateVersion, reveal: bool = False) -> list[Resource]:

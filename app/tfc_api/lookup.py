@@ -10,7 +10,8 @@ from __future__ import annotations
 from app.auth.access import VISIBLE, Access, Target, access_to, resolve_org, resolve_workspace
 from app.auth.permissions import Action
 from app.core.errors import Forbidden, NotFound
-from app.models import AgentPool, Organization, StateVersion
+from app.models import AgentPool, Organization, Run, StateVersion
+from app.repositories import runs
 from app.repositories.agent_pools import get_pool_by_id
 from app.repositories.state_versions import get_version_by_id
 from app.repositories.workspaces import get_workspace_by_id
@@ -21,6 +22,9 @@ __all__ = [
     "access",
     "find_agent_pool",
     "find_org",
+    "find_run",
+    "find_run_by_apply",
+    "find_run_by_plan",
     "find_version",
     "find_workspace",
     "find_workspace_by_id",
@@ -89,3 +93,29 @@ def find_agent_pool(pool_id: str) -> tuple[Access, AgentPool]:
         return find_org(pool.org_id, Action.MANAGE), pool
     except (Forbidden, NotFound):
         raise NotFound(f"agent pool {pool_id!r} not found") from None
+
+
+def find_run(run_id: str, action: str = Action.READ) -> tuple[Target, Run]:
+    """A run by id with its workspace, ``action`` authorized there; ``NotFound`` for runs the caller may not see."""
+    return _run_target(runs.get_run(run_id), "run", run_id, action)
+
+
+def find_run_by_plan(plan_id: str, action: str = Action.READ) -> tuple[Target, Run]:
+    """The run of a plan, as ``find_run``."""
+    return _run_target(runs.get_run_by_plan(plan_id), "plan", plan_id, action)
+
+
+def find_run_by_apply(apply_id: str, action: str = Action.READ) -> tuple[Target, Run]:
+    """The run of an apply, as ``find_run``."""
+    return _run_target(runs.get_run_by_apply(apply_id), "apply", apply_id, action)
+
+
+def _run_target(run: Run | None, kind: str, ref: str, action: str) -> tuple[Target, Run]:
+    """Runs are as visible as their workspaces; reading one (its logs show values from the state) needs
+    ``unit.read``."""
+    if run is None:
+        raise NotFound(f"{kind} {ref!r} not found")
+    try:
+        return find_workspace_by_id(run.workspace_id, action), run
+    except NotFound:
+        raise NotFound(f"{kind} {ref!r} not found") from None

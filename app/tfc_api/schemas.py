@@ -8,9 +8,14 @@ from typing import Any
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates
 
 from app.core.errors import InvalidInput
+from app.extensions import config
 from app.repositories.tags import KEY_PATTERN, KEY_RULE, check_key, check_value
 
-_NO_REMOTE = 'remote execution is not available on this server: workspaces run locally (execution-mode "local")'
+_NO_REMOTE = (
+    "remote execution is not available on this server (RUNS_ENABLED=false): workspaces run locally "
+    '(execution-mode "local")'
+)
+EXECUTION_MODES = ("local", "remote", "agent")
 
 
 class _Attributes(Schema):
@@ -29,19 +34,47 @@ class WorkspaceAttributes(_Attributes):
     terraform_version = fields.String(data_key="terraform-version", validate=validate.Length(1, 40))
     execution_mode = fields.String(data_key="execution-mode", allow_none=True)
     operations = fields.Boolean()
+    agent_pool_id = fields.String(data_key="agent-pool-id", allow_none=True)
     auto_apply = fields.Boolean(data_key="auto-apply")
     working_directory = fields.String(data_key="working-directory", allow_none=True, validate=validate.Length(max=255))
     tag_names = fields.List(_tag(), data_key="tag-names")
 
     @validates("execution_mode")
-    def _local_only(self, value: str | None, **_: Any) -> None:
-        if value not in (None, "local"):
+    def _known_mode(self, value: str | None, **_: Any) -> None:
+        if value is None or value == "local":
+            return
+        if not config().runs_enabled:
             raise ValidationError(_NO_REMOTE)
+        if value not in EXECUTION_MODES:
+            raise ValidationError(f"must be one of {', '.join(EXECUTION_MODES)}")
 
     @validates("operations")
     def _no_operations(self, value: bool, **_: Any) -> None:
-        if value:
+        if value and not config().runs_enabled:
             raise ValidationError(_NO_REMOTE)
+
+
+class RunVariable(_Attributes):
+    """One run variable: a Terraform variable's name and its value as an HCL expression."""
+
+    key = fields.String(required=True)
+    value = fields.String(required=True)
+
+
+class RunAttributes(_Attributes):
+    """``runs`` create attributes (go-tfe omits unset ones; some SDKs send ``null``, which means the default)."""
+
+    message = fields.String(allow_none=True)
+    is_destroy = fields.Boolean(data_key="is-destroy", allow_none=True)
+    refresh = fields.Boolean(allow_none=True)
+    refresh_only = fields.Boolean(data_key="refresh-only", allow_none=True)
+    plan_only = fields.Boolean(data_key="plan-only", allow_none=True)
+    save_plan = fields.Boolean(data_key="save-plan", allow_none=True)
+    auto_apply = fields.Boolean(data_key="auto-apply", allow_none=True)
+    target_addrs = fields.List(fields.String(), data_key="target-addrs", allow_none=True)
+    replace_addrs = fields.List(fields.String(), data_key="replace-addrs", allow_none=True)
+    variables = fields.List(fields.Nested(RunVariable), allow_none=True)
+    terraform_version = fields.String(data_key="terraform-version", allow_none=True)
 
 
 class StateVersionAttributes(_Attributes):
@@ -67,6 +100,19 @@ def load(schema: Schema, attributes: dict[str, Any]) -> dict[str, Any]:
     """Validated attributes (``ValidationError`` becomes a 422)."""
     loaded: dict[str, Any] = schema.load(attributes)
     return loaded
+
+
+def relationship_id(body: dict[str, Any], name: str) -> str | None:
+    """``data.relationships.<name>.data.id``, or None when the body does not name one."""
+    data = body.get("data")
+    relationships = data.get("relationships") if isinstance(data, dict) else None
+    related = relationships.get(name) if isinstance(relationships, dict) else None
+    if related is None or (isinstance(related, dict) and related.get("data") is None):
+        return None
+    found = related.get("data") if isinstance(related, dict) else None
+    if not isinstance(found, dict) or not isinstance(found.get("id"), str) or not found["id"]:
+        raise InvalidInput(f'"data.relationships.{name}.data" must be {{"type": ..., "id": "..."}} or null')
+    return str(found["id"])
 
 
 def relationship_list(body: dict[str, Any], name: str) -> list[Any] | None:

@@ -9,14 +9,12 @@ from app.auth.principal import Principal
 from app.core.errors import NotFound
 from app.core.locks import HeldLock
 from app.extensions import config
-from app.models import AgentPool, ApiToken, Organization, StateVersion, Workspace
+from app.models import AgentPool, ApiToken, ConfigurationVersion, Organization, Run, StateVersion, Workspace
 from app.tfc_api.context import principal_user_id
 from app.tfc_api.jsonapi import Resource, ref, resource, rfc3339
 from app.tfc_api.lookup import VISIBLE, access
 
 DEFAULT_PROJECT_NAME = "Default Project"
-# Remote runs are not built: every workspace executes locally, whatever its stored setting says.
-REMOTE_RUNS_AVAILABLE = False
 
 
 def user_resource(principal: Principal) -> Resource:
@@ -91,7 +89,8 @@ def entitlements_resource(org: Organization) -> Resource:
         "configuration-designer",
     )
     attributes: dict[str, Any] = dict.fromkeys(flags, False)
-    attributes.update({"operations": REMOTE_RUNS_AVAILABLE, "state-storage": True, "private-run-tasks": False})
+    runs = config().runs_enabled
+    attributes.update({"operations": runs, "agents": runs, "state-storage": True, "private-run-tasks": False})
     return resource("entitlement-sets", org.id, attributes)
 
 
@@ -134,7 +133,7 @@ def workspace_permissions(org: Organization, name: str) -> dict[str, bool]:
     read, write = access(org).allows(Action.READ, name), access(org).allows(Action.WRITE, name)
     lock, delete = access(org).allows(Action.LOCK, name), access(org).allows(Action.DELETE, name)
     visible = access(org).allows(VISIBLE, name)
-    runs = write and REMOTE_RUNS_AVAILABLE
+    runs = write and config().runs_enabled
     return {
         "can-update": write,
         "can-destroy": delete,
@@ -142,7 +141,7 @@ def workspace_permissions(org: Organization, name: str) -> dict[str, bool]:
         "can-queue-run": runs,
         "can-queue-apply": runs,
         "can-queue-destroy": runs,
-        "can-read-run": visible,
+        "can-read-run": read,
         "can-lock": lock,
         "can-unlock": lock,
         "can-force-unlock": lock and config().force_unlock_enabled,
@@ -160,20 +159,26 @@ def workspace_permissions(org: Organization, name: str) -> dict[str, bool]:
 
 
 def execution_mode(workspace: Workspace) -> str:
-    """What the workspace runs as: ``local`` unless remote runs exist on this server."""
-    return workspace.execution_mode if REMOTE_RUNS_AVAILABLE else "local"
+    """What the workspace runs as: its setting, or ``local`` whatever it says while remote runs are disabled."""
+    return workspace.execution_mode if config().runs_enabled else "local"
 
 
 def workspace_resource(
     workspace: Workspace,
     current: StateVersion | None,
     holder: HeldLock | None,
-    locked_by: str | None = None,
+    locked_by: dict[str, Any] | None = None,
     locked_reason: str = "",
+    current_run_id: str | None = None,
 ) -> Resource:
-    """``workspaces`` with every attribute the remote backend, the cloud block and the SDKs read."""
+    """``workspaces`` with every attribute the remote backend, the cloud block and the SDKs read.
+
+    ``locked_by`` is the relationship to the lock's holder (a user or a run); ``operations`` is the older name of
+    "executes remotely" (Terraform 1.0.3 reads it), so it is true for ``remote`` and ``agent`` alike.
+    """
     org = workspace.organization
     mode = execution_mode(workspace)
+    pool = workspace.agent_pool_id if mode == "agent" else None
     resources = current.resource_count if current else 0
     return resource(
         "workspaces",
@@ -202,7 +207,9 @@ def workspace_resource(
             "queue-all-runs": False,
             "speculative-enabled": False,
             "global-remote-state": False,
-            "structured-run-output-enabled": True,
+            # Logs are Terraform's plain text: the cloud block then prints them as they are.
+            "structured-run-output-enabled": False,
+            "agent-pool-id": pool,
             "trigger-prefixes": [],
             "trigger-patterns": [],
             "setting-overwrites": {"execution-mode": False, "agent-pool": False},
@@ -211,8 +218,9 @@ def workspace_resource(
             "organization": ref("organizations", org.name),
             "project": ref("projects", default_project_id(org)),
             "current-state-version": ref("state-versions", current.id if current else None),
-            "current-run": ref("runs", None),
-            "locked-by": ref("users", locked_by),
+            "current-run": ref("runs", current_run_id),
+            "locked-by": locked_by or ref("users", None),
+            "agent-pool": ref("agent-pools", pool),
         },
     )
 
@@ -239,7 +247,7 @@ def state_version_resource(version: StateVersion, urls: dict[str, str | None]) -
         attributes,
         {
             "workspace": ref("workspaces", version.workspace_id),
-            "run": ref("runs", None),
+            "run": ref("runs", version.run_id),
             "outputs": {"data": outputs},
         },
     )
@@ -333,3 +341,124 @@ def agent_pool_resource(pool: AgentPool, org: Organization) -> Resource:
             "allowed-workspaces": {"data": []},
         },
     )
+
+
+def configuration_version_resource(version: ConfigurationVersion, upload_url: str | None = None) -> Resource:
+    """``configuration-versions``; ``upload_url`` only in the answers that may hand out the write grant."""
+    stamps = {"queued-at": rfc3339(version.created_at)}
+    if version.uploaded_at is not None:
+        stamps["uploaded-at"] = rfc3339(version.uploaded_at)
+    attributes: dict[str, Any] = {
+        "auto-queue-runs": version.auto_queue_runs,
+        "error": "invalid-archive" if version.status == "errored" else None,
+        "error-message": version.error_message,
+        "source": "tfe-api",
+        "speculative": version.speculative,
+        "status": version.status,
+        "status-timestamps": stamps,
+        "provisional": False,
+    }
+    if upload_url is not None:
+        attributes["upload-url"] = upload_url
+    return resource(
+        "configuration-versions",
+        version.id,
+        attributes,
+        {"ingress-attributes": ref("ingress-attributes", None), "workspace": ref("workspaces", version.workspace_id)},
+    )
+
+
+def run_resource(run: Run, facts: dict[str, Any]) -> Resource:
+    """``runs``; ``facts`` holds what other rows and the caller decide: ``actions``, ``permissions``,
+    ``position-in-queue``, ``variables`` and ``created-by`` (a users id)."""
+    attributes: dict[str, Any] = {
+        "status": run.status,
+        "status-timestamps": dict(run.status_timestamps or {}),
+        "has-changes": run.has_changes,
+        "is-destroy": run.is_destroy,
+        "message": run.message,
+        "plan-only": run.plan_only,
+        "auto-apply": run.auto_apply,
+        "refresh": run.refresh,
+        "refresh-only": run.refresh_only,
+        "target-addrs": list(run.target_addrs or []) or None,
+        "replace-addrs": list(run.replace_addrs or []) or None,
+        "save-plan": False,
+        "allow-empty-apply": False,
+        "allow-config-generation": False,
+        "source": "tfe-api",
+        "trigger-reason": "manual",
+        "terraform-version": run.terraform_version,
+        "created-at": rfc3339(run.created_at),
+        "force-cancel-available-at": rfc3339(run.cancel_requested_at),
+        # not a TFE attribute: why a run errored when its log cannot say (an agent that went away)
+        "error-message": run.error_message,
+        **facts,
+    }
+    return resource(
+        "runs",
+        run.id,
+        {key: value for key, value in attributes.items() if key != "created-by"},
+        {
+            "workspace": ref("workspaces", run.workspace_id),
+            "configuration-version": ref("configuration-versions", run.configuration_version_id),
+            "plan": ref("plans", run.plan_id),
+            "apply": ref("applies", run.apply_id),
+            "created-by": ref("users", facts.get("created-by")),
+            # No cost estimation, policy checks or run tasks: Terraform skips each phase when these are empty.
+            "cost-estimate": ref("cost-estimates", None),
+            "policy-checks": {"data": []},
+            "task-stages": {"data": []},
+            "run-events": {"data": []},
+            "comments": {"data": []},
+        },
+    )
+
+
+# A phase's TFE timestamps, from the run's status timestamps (the first one present wins).
+_PHASE_STAMPS: dict[str, dict[str, tuple[str, ...]]] = {
+    "plan": {
+        "queued-at": ("plan-queued-at",),
+        "started-at": ("planning-at",),
+        "finished-at": ("planned-at", "planned-and-finished-at"),
+    },
+    "apply": {"queued-at": ("apply-queued-at",), "started-at": ("applying-at",), "finished-at": ("applied-at",)},
+}
+
+
+def phase_resource(run: Run, phase: str, log_url: str) -> Resource:
+    """``plans`` or ``applies``: the phase's status, resource counts and the URL its log streams from."""
+    status = run.plan_status if phase == "plan" else run.apply_status
+    attributes: dict[str, Any] = {
+        "status": status,
+        "status-timestamps": _phase_stamps(run, phase, status),
+        "log-read-url": log_url,
+        "resource-additions": run.resource_additions,
+        "resource-changes": run.resource_changes,
+        "resource-destructions": run.resource_destructions,
+        "resource-imports": run.resource_imports,
+    }
+    if phase == "plan":
+        attributes.update({"has-changes": run.has_changes, "generated-configuration": False})
+    kind, id_ = ("plans", run.plan_id) if phase == "plan" else ("applies", run.apply_id)
+    return resource(kind, id_, attributes, {"run": ref("runs", run.id)})
+
+
+def _phase_stamps(run: Run, phase: str, status: str) -> dict[str, str]:
+    stamps = run.status_timestamps or {}
+    found = {name: next((stamps[k] for k in keys if k in stamps), None) for name, keys in _PHASE_STAMPS[phase].items()}
+    if status in ("errored", "canceled"):
+        found[f"{status}-at"] = stamps.get(f"{status}-at")
+    if status == "canceled" and run.force_canceled_at is not None:
+        found["force-canceled-at"] = rfc3339(run.force_canceled_at)
+    return {name: moment for name, moment in found.items() if moment}
+
+
+def subject_user_resource(user_id: str, subject: str) -> Resource:
+    """``users`` for a run's creator, known only by id and subject (no permissions: it is not the caller)."""
+    return resource("users", user_id, {"username": subject, "is-service-account": False, "avatar-url": ""})
+
+
+def capacity_resource(org: Organization, pending: int, running: int) -> Resource:
+    """``organization-capacity``: runs waiting for an agent and runs executing (Terraform's queue message)."""
+    return resource("organization-capacity", org.name, {"pending": pending, "running": running})

@@ -1,15 +1,23 @@
-"""Workspaces: create, show (by name or id), update, delete, safe-delete and list with search and paging."""
+"""Workspaces: create, show (by name or id), update, delete, safe-delete and list with search and paging.
+
+Execution modes: ``local`` always; ``remote`` and ``agent`` when remote runs are enabled (``RUNS_ENABLED``). The
+older ``operations`` flag writes as TFE's does (true: ``remote``, false: ``local``). An ``agent`` workspace names
+the organization's agent pool whose agents run it (``relationships.agent-pool`` or ``agent-pool-id``).
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from flask import Response, request
+from marshmallow import ValidationError
 
 from app.auth.access import Target
 from app.auth.permissions import Action
 from app.core.errors import InvalidInput
+from app.models import Organization, Workspace
 from app.repositories import state_versions as versions
+from app.repositories.agent_pools import get_pool
 from app.repositories.names import check_name
 from app.repositories.tags import check_key, check_value, only_keys, tags_of, with_bindings, with_plain_tags
 from app.repositories.workspaces import (
@@ -23,10 +31,17 @@ from app.tfc_api.blueprint import bp
 from app.tfc_api.documents import render_workspace, render_workspaces
 from app.tfc_api.jsonapi import attributes_of, collection, document, request_body, requested_page, respond
 from app.tfc_api.lookup import VISIBLE, find_org, find_workspace, find_workspace_by_id
-from app.tfc_api.schemas import WorkspaceAttributes, load, plain_tags, relationship_list, tag_bindings
+from app.tfc_api.schemas import (
+    WorkspaceAttributes,
+    load,
+    plain_tags,
+    relationship_id,
+    relationship_list,
+    tag_bindings,
+)
 from app.tfc_api.serializers import default_project_id
 
-_SETTINGS = ("terraform_version", "auto_apply", "working_directory", "execution_mode")
+_SETTINGS = ("terraform_version", "auto_apply", "working_directory")
 MAX_TAG_FILTERS = 50
 
 
@@ -62,13 +77,49 @@ def _tag_filters() -> tuple[tuple[str, ...], tuple[tuple[str, str], ...]]:
     return keys, tuple(bindings)
 
 
-def _settings(attributes: dict[str, Any]) -> dict[str, Any]:
+def _settings(
+    body: dict[str, Any], attributes: dict[str, Any], org: Organization, current: Workspace | None
+) -> dict[str, Any]:
     settings = {key: attributes[key] for key in _SETTINGS if key in attributes}
     if settings.get("working_directory") is None:
         settings.pop("working_directory", None)
-    if settings.get("execution_mode") is None:
-        settings.pop("execution_mode", None)
-    return settings
+    return {**settings, **_execution(body, attributes, org, current)}
+
+
+def _execution(
+    body: dict[str, Any], attributes: dict[str, Any], org: Organization, current: Workspace | None
+) -> dict[str, Any]:
+    """The execution mode and agent pool a create or update asks for (``{}`` when it mentions neither)."""
+    mode = _requested_mode(attributes)
+    pool_ref = relationship_id(body, "agent-pool") or attributes.get("agent_pool_id")
+    if mode is None and pool_ref is None:
+        return {}
+    effective = mode or (current.execution_mode if current is not None else "local")
+    if effective != "agent":
+        if pool_ref is not None:
+            raise ValidationError({"agent-pool-id": ['an agent pool is only for execution-mode "agent"']})
+        return {"execution_mode": effective, "agent_pool_id": None}
+    pool_id = _pool_id(org, pool_ref) if pool_ref is not None else (current.agent_pool_id if current else None)
+    if pool_id is None:
+        raise ValidationError({"agent-pool-id": ['execution-mode "agent" needs an agent pool of the organization']})
+    return {"execution_mode": "agent", "agent_pool_id": pool_id}
+
+
+def _requested_mode(attributes: dict[str, Any]) -> str | None:
+    """``execution-mode``, else what ``operations`` means (true: remote, false: local), as TFE reads them."""
+    mode, operations = attributes.get("execution_mode"), attributes.get("operations")
+    if mode is not None and operations is not None and operations != (mode != "local"):
+        raise ValidationError({"operations": [f'contradicts execution-mode "{mode}"']})
+    if mode is None and operations is not None:
+        return "remote" if operations else "local"
+    return str(mode) if mode is not None else None
+
+
+def _pool_id(org: Organization, ref: str) -> str:
+    pool = get_pool(org, ref)
+    if pool is None:
+        raise ValidationError({"agent-pool-id": [f"agent pool {ref!r} not found in organization {org.name!r}"]})
+    return pool.id
 
 
 @bp.route("/organizations/<org>/workspaces")
@@ -106,7 +157,8 @@ def post_workspace(org: str) -> Response:
     access = find_org(org)
     access.require(Action.WRITE, name)
     tags = _tags_requested(body, attributes, {})
-    workspace = create_workspace(access.org, name, access.actor, tags=tags, **_settings(attributes))
+    settings = _settings(body, attributes, access.org, None)
+    workspace = create_workspace(access.org, name, access.actor, tags=tags, **settings)
     return document(render_workspace(workspace), 201)
 
 
@@ -143,7 +195,8 @@ def _update(target: Target) -> Response:
     if name is not None and name != workspace.name:
         # A rename writes under the new name too: "dev-* only" must not become "prod-app".
         target.access.require(Action.WRITE, check_name("workspace", name))
-    update_workspace(workspace, target.actor, name=name, tags=tags, **_settings(attributes))
+    settings = _settings(body, attributes, workspace.organization, workspace)
+    update_workspace(workspace, target.actor, name=name, tags=tags, **settings)
     return document(render_workspace(workspace))
 
 

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import io
 import json
+import tarfile
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from flask import Flask
@@ -126,6 +129,42 @@ def assert_error(response: TestResponse, status: int, *words: str) -> None:
     assert errors[0]["status"] == str(status)
     for word in words:
         assert word in errors[0]["detail"], errors[0]["detail"]
+
+
+def config_tarball() -> bytes:
+    """A one-file Terraform configuration as a ``.tar.gz``."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        content = b'resource "null_resource" "a" {}\n'
+        info = tarfile.TarInfo("main.tf")
+        info.size = len(content)
+        tar.addfile(info, io.BytesIO(content))
+    return buffer.getvalue()
+
+
+def uploaded_version(api: Api, workspace: dict[str, Any], *, speculative: bool = False) -> str:
+    """A configuration version with its archive uploaded, as both clients make one."""
+    created = api.post(
+        f"workspaces/{workspace['id']}/configuration-versions",
+        {
+            "data": {
+                "type": "configuration-versions",
+                "attributes": {"auto-queue-runs": False, "speculative": speculative},
+            }
+        },
+    )
+    assert created.status_code == 201, created.json
+    url = urlsplit(created.json["data"]["attributes"]["upload-url"])
+    assert api.client.put(f"{url.path}?{url.query}", data=config_tarball()).status_code == 200
+    return str(created.json["data"]["id"])
+
+
+def run_body(workspace_id: str, version_id: str | None, **attributes: Any) -> dict[str, Any]:
+    """A ``runs`` create body (no configuration-version relationship when ``version_id`` is None)."""
+    relationships: dict[str, Any] = {"workspace": {"data": {"type": "workspaces", "id": workspace_id}}}
+    if version_id is not None:
+        relationships["configuration-version"] = {"data": {"type": "configuration-versions", "id": version_id}}
+    return {"data": {"type": "runs", "attributes": attributes, "relationships": relationships}}
 
 
 @pytest.fixture
