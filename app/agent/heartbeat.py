@@ -14,7 +14,7 @@ from typing import Any
 
 import requests
 
-from app.agent.client import AgentApiError, LeaseLost
+from app.agent.client import AgentApiError, LeaseLost, Refused
 from app.agent.control import JobControl
 
 log = logging.getLogger("statesman.agent")
@@ -48,8 +48,9 @@ class Heartbeat:
         while not self._stopped.wait(self._interval) and not self._control.lease_lost:
             try:
                 answer = self._beat()
-            except LeaseLost as lost:
-                self._control.lose_lease(f"the server no longer knows this job: {lost}")
+            except (LeaseLost, Refused) as lost:
+                # A refused token (revoked meanwhile) can report nothing more either.
+                self._control.lose_lease(f"the server no longer accepts this job: {lost}")
                 return
             except (requests.RequestException, AgentApiError) as exc:
                 log.warning("heartbeat failed: %s", exc)

@@ -7,7 +7,7 @@ import time
 
 import requests
 
-from app.agent.client import AgentApiError, LeaseLost
+from app.agent.client import AgentApiError, LeaseLost, Refused
 from app.agent.control import JobControl
 from app.agent.heartbeat import Heartbeat
 from app.agent.logstream import MAX_CHUNK, LogStream
@@ -95,8 +95,9 @@ def test_the_heartbeat_passes_on_a_cancel_and_a_force_cancel() -> None:
     assert control.stop is not None and control.stop.forced
 
 
-def test_the_heartbeat_notices_a_lost_lease() -> None:
+def test_the_heartbeat_notices_a_lost_lease_or_a_revoked_token() -> None:
     assert beating([LeaseLost(409, "over")]).lease_lost
+    assert beating([Refused(401, "revoked")]).lease_lost
 
 
 def test_no_contact_for_a_whole_lease_counts_as_a_lost_lease() -> None:
