@@ -17,10 +17,10 @@ MAX_AGENT_NAME = 255
 def current_agent() -> Principal:
     """The calling agent, authenticated once per request: 401 for a missing or bad token, 403 for any token but
     an agent token."""
-    principal: Principal | None = g.get("agent_principal")
+    principal: Principal | None = g.get("principal")
     if principal is None:
         principal = authenticate_agent(request.headers.get("Authorization"))
-        g.agent_principal = principal
+        g.principal = principal  # the request log names the caller from here
     return principal
 
 

@@ -57,3 +57,13 @@ def test_unknown_urls_and_wrong_methods_answer_in_the_api_s_shape(runs_app: Flas
     agent = caller(runs_app, agent_token(runs_app))
     assert_error(agent.get("nothing-here"), 404)
     assert_error(agent.get("jobs/claim"), 405)
+
+
+def test_the_request_log_names_the_agent_token(runs_app: Flask, caplog) -> None:
+    with caplog.at_level("INFO", logger="statesman.request"):
+        response = caller(runs_app, agent_token(runs_app)).claim()
+        assert response.status_code == 204
+        response.close()  # the request is logged once its response is closed
+    assert any(
+        "/api/agent/v1/jobs/claim 204" in r.getMessage() and "user=agent:at-" in r.getMessage() for r in caplog.records
+    )
