@@ -12,6 +12,7 @@ from app.core.errors import InvalidInput
 from app.core.json_input import parse_json
 from app.extensions import config
 from app.repositories import runs
+from app.web import request_log
 from app.web.request_body import read_small_body
 
 SMALL_BODY_LIMIT = 64 * 1024
@@ -40,6 +41,7 @@ def claim_job() -> Response:
     name = _agent_name(_body())
     job = runs.claim_job(agent_identity(name))
     if job is None:
+        request_log.idle_poll()
         return Response(status=204)
     settings = config()
     return jsonify(job_document(job, settings.run_lease_seconds, settings.run_timeout_seconds))

@@ -24,6 +24,7 @@ log = logging.getLogger("statesman.request")
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "LOCK", "UNLOCK"})
 _STARTED = "statesman_request_started"
 _API_TOKEN = "statesman_api_token"
+_IDLE_POLL = "statesman_idle_poll"
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,7 @@ class Finished:
     org: str | None
     workspace: str | None
     started: float
+    level: int = logging.INFO
 
     def record(self) -> None:
         """Observe the request's metrics and write its log line (called once the body has been sent)."""
@@ -45,7 +47,8 @@ class Finished:
         metrics.http_requests_in_progress.dec()
         metrics.observe_request(self.route, self.method, self.status, seconds)
         duration_ms = round(seconds * 1000, 1)
-        log.info(
+        log.log(
+            self.level,
             "%s %s %s %.1fms rid=%s user=%s org=%s workspace=%s",
             self.method,
             self.route,
@@ -66,6 +69,12 @@ class Finished:
                 "workspace": self.workspace,
             },
         )
+
+
+def idle_poll() -> None:
+    """Log this request at DEBUG: an agent asking for work and finding none, twice a second per agent, would
+    bury every other line."""
+    setattr(g, _IDLE_POLL, True)
 
 
 def init_app(app: Flask) -> None:
@@ -98,6 +107,7 @@ def finish(response: Response) -> Response:
         org=org,
         workspace=workspace,
         started=started,
+        level=logging.DEBUG if g.get(_IDLE_POLL) else logging.INFO,
     )
     response.call_on_close(finished.record)
     return response

@@ -82,3 +82,19 @@ def test_a_missing_route_logs_unmatched_not_the_path(client, json_lines):
     (entry,) = [e for e in entries(json_lines) if e["logger"] == "statesman.request"]
     assert entry["route"] == "unmatched" and entry["status"] == 404
     assert "secret-looking" not in json_lines.getvalue() and "signature" not in json_lines.getvalue()
+
+
+def test_an_agent_finding_no_work_is_logged_at_debug_only(app, client, json_lines):
+    from app.repositories import orgs, tokens
+
+    with app.app_context():
+        _, secret = tokens.create_token(orgs.create_org("acme"), None, "test", kind="agent")
+    headers = {"Authorization": f"Bearer {secret}", "Content-Type": "application/json"}
+    assert call(client, "POST", "/api/agent/v1/jobs/claim", data=b'{"agent":"a1"}', headers=headers).status_code == 204
+    assert call(client, "GET", "/healthz").status_code == 200
+    routes = [e["route"] for e in entries(json_lines) if e["logger"] == "statesman.request"]
+    assert routes == ["/healthz"]  # the idle poll is below INFO
+    logging.getLogger("statesman").setLevel(logging.DEBUG)
+    call(client, "POST", "/api/agent/v1/jobs/claim", data=b'{"agent":"a1"}', headers=headers)
+    idle = [e for e in entries(json_lines) if e["route"] == "/api/agent/v1/jobs/claim"]
+    assert len(idle) == 1 and idle[0]["level"] == "debug" and idle[0]["status"] == 204
