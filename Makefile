@@ -18,9 +18,10 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 migrate: install
 	$(BIN)/flask db upgrade
 
-# Development: data under ./data, generated keys, authentication off, reachable from this machine only.
+# Development: data under ./data, generated keys, authentication off, reachable from this machine only; remote runs
+# on, with one agent beside the server.
 run: migrate
-	$(BIN)/statesman -listen 127.0.0.1:$${PORT:-8080} -auth-disable
+	RUNS_ENABLED=$${RUNS_ENABLED:-true} $(BIN)/statesman -listen 127.0.0.1:$${PORT:-8080} -auth-disable -agent
 
 # Sync one organization and user from the identity provider (see scripts/sync-org.sh for the variables).
 sync-org:

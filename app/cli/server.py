@@ -55,6 +55,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="development only: no authentication, every request acts as an admin",
     )
     parser.add_argument(
+        "-agent",
+        "--agent",
+        action="store_true",
+        help=f"development: also run one agent for organization {EXAMPLE_ORG!r} (remote runs with no extra step)",
+    )
+    parser.add_argument(
         "-dev",
         "--dev",
         action="store_true",
@@ -158,13 +164,19 @@ EXAMPLE_ORG = "acme"
 FORWARDED_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2)
 
 
-def supervise(environments: list[dict[str, str]], cleanup: Callable[[], None] | None = None) -> int:
-    """Run one gunicorn per environment; signals go to all of them, and when one ends the others are stopped.
+def supervise(
+    environments: list[dict[str, str]],
+    cleanup: Callable[[], None] | None = None,
+    helpers: list[tuple[list[str], dict[str, str]]] | None = None,
+) -> int:
+    """Run one gunicorn per environment (and each helper command, the development agent); signals go to all of
+    them, and when one ends the others are stopped.
 
     gunicorn applies its TLS settings to every bind of a server, so plain HTTP and HTTPS need one master each.
     """
     command = [sys.executable, "-m", "gunicorn", "--config", str(GUNICORN_CONF), "wsgi:app"]
     children = [subprocess.Popen(command, env=env) for env in environments]
+    children += [subprocess.Popen(helper, env=env) for helper, env in helpers or []]
 
     def forward(signum: int, _frame: object) -> None:
         for child in children:
@@ -233,10 +245,24 @@ def main(argv: list[str] | None = None) -> None:
             flush=True,
         )
     https = development_https(config, environ)
-    if https is None and scratch is None:
+    agents = _development_agents(args, config)
+    if https is None and scratch is None and not agents:
         os.execvp(sys.executable, [sys.executable, "-m", "gunicorn", "--config", str(GUNICORN_CONF), "wsgi:app"])
     cleanup = (lambda: shutil.rmtree(scratch, ignore_errors=True)) if scratch is not None else None
-    sys.exit(supervise([dict(environ)] + ([https] if https else []), cleanup))
+    sys.exit(supervise([dict(environ)] + ([https] if https else []), cleanup, agents))
+
+
+def _development_agents(args: argparse.Namespace, config: Config) -> list[tuple[list[str], dict[str, str]]]:
+    """With ``-agent``: the agent to run beside the server (runs must be enabled for it to get work)."""
+    if not args.agent:
+        return []
+    if not config.runs_enabled:
+        sys.exit("statesman: -agent needs remote runs enabled (RUNS_ENABLED=true)")
+    from app.cli.dev_agent import development_agent
+
+    command, environment = development_agent(config, EXAMPLE_ORG)
+    print(f"statesman: agent for organization {EXAMPLE_ORG!r} started beside the server", file=sys.stderr)
+    return [(command, environment)]
 
 
 if __name__ == "__main__":

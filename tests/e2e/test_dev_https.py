@@ -47,14 +47,14 @@ def test_make_run_serves_the_cloud_block_over_https(
 ) -> None:
     requires_terraform(terraform_bin, 1, 1, "the cloud block")
     # Two workers a server: the machine is shared; the two gunicorns boot ten workers by default.
-    env = user_environment(STATESMAN_ENV="development", FLASK_APP="app", WEB_CONCURRENCY="2")
+    env = user_environment(STATESMAN_ENV="development", FLASK_APP="app", WEB_CONCURRENCY="2", RUNS_ENABLED="true")
     migrated = subprocess.run(
         [sys.executable, "-m", "flask", "db", "upgrade"], cwd=tmp_path, env=env, capture_output=True, timeout=120
     )
     assert migrated.returncode == 0, migrated.stderr
     port = two_free_ports()
     # The command `make run` runs.
-    started = launch(["-listen", f"127.0.0.1:{port}", "-auth-disable"], tmp_path, env)
+    started = launch(["-listen", f"127.0.0.1:{port}", "-auth-disable", "-agent"], tmp_path, env)
     try:
         ca = tmp_path / "data" / "tls" / "ca.pem"
         started.wait_for(f"http://127.0.0.1:{port}/healthz")
