@@ -321,3 +321,24 @@ def test_a_run_is_visible_through_the_api_with_its_logs(
     assert "Plan: 1 to add" in plan_log and "Apply complete!" in apply_log
     plan = runs_server.api("GET", f"plans/{run['relationships']['plan']['data']['id']}").json()["data"]
     assert plan["attributes"]["resource-additions"] == 1 and plan["attributes"]["has-changes"] is True
+
+
+def test_a_users_lock_holds_the_run_until_unlocked(
+    remote: Callable[[str, str], Terraform], runs_server: TfcServer, terraform_bin: TerraformBinary, workspace: str
+) -> None:
+    tf = remote(workspace)
+    tf.write(null_resources({"held": "one"}, block(runs_server, terraform_bin, workspace)))
+    tf.ok("init", "-input=false")
+    runs_server.lock(workspace, "maintenance")
+    background = tf.popen("apply", "-auto-approve", "-input=false")
+    try:
+        _wait_until(lambda: any(r["attributes"]["status"] == "pending" for r in runs_of(runs_server, workspace)))
+        time.sleep(3)  # the run must stay pending while the user holds the lock
+        assert runs_of(runs_server, workspace)[0]["attributes"]["status"] == "pending"
+        runs_server.unlock(workspace)
+        out, err = background.communicate(timeout=240)
+    finally:
+        stop(background)
+    assert background.returncode == 0, out + err
+    assert "Waiting for the manually locked workspace to be unlocked..." in out, out
+    assert "Apply complete! Resources: 1 added" in out
