@@ -28,7 +28,7 @@ from app.agent.environment import job_environment
 from app.agent.heartbeat import Heartbeat
 from app.agent.logstream import LogStream
 from app.agent.process import DEFAULT_GRACE_SECONDS, run_command
-from app.agent.redaction import Redactor
+from app.agent.redaction import Redactor, redact_json
 from app.agent.terraform import (
     DEFAULT_BINARY,
     OVERRIDE_FILE,
@@ -144,7 +144,7 @@ class Stopped(Exception):
 def run_job(client: AgentClient, job: Job, settings: AgentSettings, control: JobControl) -> str | None:
     """Execute ``job`` and report its end; returns the outcome reported (None when the lease was lost)."""
     log.info("job started: run %s %s", job.run_id, job.phase)
-    redactor = Redactor(variable.value for variable in job.variables if variable.sensitive)
+    redactor = _redactor(job)
     stream = LogStream(lambda data: client.send_log(job.lease_id, data), redactor, control).start()
     heartbeat = Heartbeat(
         lambda: client.heartbeat(job.lease_id), control, job.heartbeat_seconds, job.lease_seconds
@@ -339,6 +339,11 @@ def forget_local_settings(working: Path) -> None:
         (working / ".terraform" / name).unlink(missing_ok=True)
 
 
+def _redactor(job: Job) -> Redactor:
+    """Masks the values of the job's sensitive variables."""
+    return Redactor(variable.value for variable in job.variables if variable.sensitive)
+
+
 def _private_file(path: Path, text: str) -> None:
     path.unlink(missing_ok=True)
     path.touch(mode=0o600)
@@ -359,6 +364,7 @@ def _plan(context: _Context, working: Path) -> None:
         if (code := context.run(show_json_command(binary, context.plan_file), working, stdout=out)) != 0:
             raise JobFailed(f"terraform show -json failed (exit status {code})")
     checkpoint(context.control)
+    plan_json.write_bytes(redact_json(plan_json.read_bytes(), _redactor(context.job)))
     _retrying(lambda: context.client.upload(lease, "plan-json", plan_json))
     if not context.job.plan_only:  # a speculative plan is never applied: its plan file is not kept
         _retrying(lambda: context.client.upload(lease, "plan-file", context.plan_file))

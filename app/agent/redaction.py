@@ -71,3 +71,24 @@ class Redactor:
         """Everything still held back, redacted (the stream has ended)."""
         rest, self._pending = self._pending, b""
         return self.redact(rest)
+
+
+def redact_json(document: bytes, redactor: Redactor) -> bytes:
+    """A JSON document (``terraform show -json``) with every secret masked inside its strings.
+
+    The JSON plan repeats variable values in full, sensitive ones included; masking inside strings only keeps the
+    document valid whatever the secrets look like (a secret "1" must not turn numbers into ``***``).
+    """
+    if redactor.redact(document) == document:
+        return document  # nothing to mask: the common case costs one scan
+
+    def walk(value: object) -> object:
+        if isinstance(value, str):
+            return redactor.redact(value.encode()).decode()
+        if isinstance(value, list):
+            return [walk(item) for item in value]
+        if isinstance(value, dict):
+            return {key: walk(item) for key, item in value.items()}  # names, not values
+        return value
+
+    return json.dumps(walk(json.loads(document)), ensure_ascii=False).encode()

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from itertools import pairwise
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app.agent.redaction import MASK, Redactor
+from app.agent.redaction import MASK, Redactor, redact_json
 
 
 def stream(redactor: Redactor, pieces: list[bytes]) -> bytes:
@@ -83,3 +84,19 @@ def test_no_cut_of_the_output_lets_a_secret_through(
     assert secret.encode() not in out
     # Without early releases, the pieces give exactly the redaction of the whole text.
     assert stream(Redactor([secret], max_pending=1 << 20), pieces) == Redactor([secret]).redact(text)
+
+
+def test_a_json_plan_is_masked_inside_its_strings_and_stays_valid_json() -> None:
+    plan = {
+        "format_version": "1.2",
+        "variables": {"db_password": {"value": 'pa"ss\nword'}, "count": {"value": 1}},
+        "resource_changes": [{"change": {"after": {"command": 'echo pa"ss', "n": 1}}}],
+    }
+    document = json.dumps(plan).encode()
+    masked = redact_json(document, Redactor(['pa"ss\nword', "1"]))
+    found = json.loads(masked)  # still a JSON plan: numbers are not strings
+    assert found["variables"]["db_password"]["value"] == "***\n***"
+    assert found["variables"]["count"]["value"] == 1 and found["resource_changes"][0]["change"]["after"]["n"] == 1
+    assert found["resource_changes"][0]["change"]["after"]["command"] == "echo ***"
+    assert b'pa\\"ss' not in masked
+    assert redact_json(document, Redactor(["absent"])) is document  # nothing to mask: the document as it came

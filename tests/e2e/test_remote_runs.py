@@ -263,7 +263,9 @@ def test_a_sensitive_variable_never_appears_in_any_log(
     logs = read_log(runs_server, "plans", run["relationships"]["plan"]["data"]["id"]) + read_log(
         runs_server, "applies", run["relationships"]["apply"]["data"]["id"]
     )
-    for text in (applied.stdout, applied.stderr, logs, runs_server.server.log_path.read_text()):
+    json_plan = runs_server.api("GET", f"plans/{run['relationships']['plan']['data']['id']}/json-output")
+    assert json_plan.status_code == 200 and "db_password" in json_plan.text  # the variable is there, masked
+    for text in (applied.stdout, applied.stderr, logs, json_plan.text, runs_server.server.log_path.read_text()):
         assert secret not in text
     shown = runs_server.api("GET", f"workspaces/{workspace_id}/vars").text
     assert secret not in shown
