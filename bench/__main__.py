@@ -18,7 +18,16 @@ from types import ModuleType
 import bench
 from bench.report import Row, render_table, summary
 
-ORDER = ("client_overhead", "terraform_apply", "state_transfer", "locks", "tfc_api", "memory", "storage_drivers", "runs")
+ORDER = (
+    "client_overhead",
+    "terraform_apply",
+    "state_transfer",
+    "locks",
+    "tfc_api",
+    "memory",
+    "storage_drivers",
+    "runs",
+)
 
 
 def discover() -> dict[str, ModuleType]:

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import io
 import os
 import random
 import shutil
 import signal
 import subprocess
 import sys
-import tarfile
 import time
 from contextlib import contextmanager
 from datetime import datetime
@@ -21,6 +19,7 @@ import requests
 from bench.report import Row, Stat
 from bench.servers import ORG, BenchServer, cpu_seconds, scratch_dir, statesman
 from tests.live_server import REPO_ROOT
+from tests.run_factories import tarball
 
 LATENCY_RUNS = 15
 THROUGHPUT_RUNS = 20
@@ -81,7 +80,11 @@ class Api:
         """Upload a trivial configuration and create a run of it; the run id and when it was created."""
         body = {"data": {"type": "configuration-versions", "attributes": {"auto-queue-runs": False}}}
         version = self.call("POST", f"workspaces/{workspace_id}/configuration-versions", body)["data"]
-        upload = requests.put(version["attributes"]["upload-url"], data=_archive(marker), timeout=30)
+        upload = requests.put(
+            version["attributes"]["upload-url"],
+            data=tarball({"main.tf": f'output "marker" {{\n  value = {marker}\n}}\n'}),
+            timeout=30,
+        )
         upload.raise_for_status()
         relationships = {
             "workspace": {"data": {"type": "workspaces", "id": workspace_id}},
@@ -103,16 +106,6 @@ class Api:
                 raise RuntimeError(f"run {run_id} still {found['attributes']['status']} after {timeout}s")
             time.sleep(0.05)
         return found
-
-
-def _archive(marker: int) -> bytes:
-    content = f'output "marker" {{\n  value = {marker}\n}}\n'.encode()
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        info = tarfile.TarInfo("main.tf")
-        info.size = len(content)
-        tar.addfile(info, io.BytesIO(content))
-    return buffer.getvalue()
 
 
 def _queue_latency(api: Api, workspace_id: str, marker: int) -> float:

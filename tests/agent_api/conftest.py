@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import io
 import json
-import tarfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -13,42 +11,13 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
-from app.core import policy
-from app.core.errors import Forbidden
 from app.extensions import db
 from app.models import Workspace
 from app.repositories import agent_pools, configuration_versions, orgs, runs, tokens, variables, workspaces
 from tests.factories import bearer
+from tests.run_factories import Guard, tarball
 
 PREFIX = "/api/agent/v1"
-MAIN_TF = b'resource "null_resource" "a" {}\n'
-
-
-@dataclass
-class Guard:
-    """A caller allowed to read, write and lock the workspace (the run actions' permission)."""
-
-    workspace: Workspace
-    actor: str = "alice"
-    allowed: set[str] = field(default_factory=lambda: {policy.READ, policy.WRITE, policy.LOCK})
-
-    def allows(self, action: str) -> bool:
-        return action in self.allowed
-
-    def require(self, action: str) -> None:
-        if action not in self.allowed:
-            raise Forbidden(f"{action} refused")
-
-
-def tarball(files: dict[str, bytes] | None = None) -> bytes:
-    """A configuration archive (``main.tf`` with one null resource by default)."""
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        for name, content in (files or {"main.tf": MAIN_TF}).items():
-            info = tarfile.TarInfo(name)
-            info.size = len(content)
-            tar.addfile(info, io.BytesIO(content))
-    return buffer.getvalue()
 
 
 @dataclass

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import contextlib
-import io
 import os
 import signal
 import subprocess
 import sys
-import tarfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,6 +16,7 @@ from typing import Any
 from tests.e2e.terraform_cli import TerraformBinary, cli_config
 from tests.e2e.tfc import TfcServer
 from tests.live_server import REPO_ROOT
+from tests.run_factories import tarball
 
 FINAL = {"applied", "planned_and_finished", "errored", "discarded", "canceled"}
 
@@ -121,19 +120,6 @@ def start_agent(
     )
     log.close()
     return RunningAgent(name, process, log_path, work_dir)
-
-
-def tarball(files: dict[str, str]) -> bytes:
-    """A ``.tar.gz`` of a configuration, as Terraform uploads one."""
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        for name, text in files.items():
-            content = text.encode()
-            info = tarfile.TarInfo(name)
-            info.size = len(content)
-            info.mode = 0o644
-            tar.addfile(info, io.BytesIO(content))
-    return buffer.getvalue()
 
 
 def make_remote_workspace(tfc: TfcServer, name: str, **attributes: Any) -> dict[str, Any]:

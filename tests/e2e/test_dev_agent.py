@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.e2e.agents import tarball
 from tests.e2e.launcher import launch, user_environment
 from tests.e2e.terraform_cli import TerraformBinary
 from tests.e2e.test_dev_https import two_free_ports
+from tests.run_factories import tarball
 
 pytestmark = pytest.mark.e2e
 

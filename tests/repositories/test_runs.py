@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import io
-import tarfile
 import threading
-from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -19,32 +16,7 @@ from app.extensions import db, drivers
 from app.models import Run, Workspace
 from app.repositories import agent_pools, configuration_versions, orgs, runs, state_versions, variables, workspaces
 from app.repositories.runs import AgentIdentity, RunOptions
-
-
-@dataclass
-class Guard:
-    """A caller allowed exactly ``allowed``."""
-
-    workspace: Workspace
-    allowed: set[str] = field(default_factory=lambda: {policy.READ, policy.WRITE, policy.LOCK})
-    actor: str = "alice"
-
-    def allows(self, action: str) -> bool:
-        return action in self.allowed
-
-    def require(self, action: str) -> None:
-        if action not in self.allowed:
-            raise Forbidden(f"{action} refused")
-
-
-def tarball() -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        content = b'resource "null_resource" "a" {}\n'
-        info = tarfile.TarInfo("main.tf")
-        info.size = len(content)
-        tar.addfile(info, io.BytesIO(content))
-    return buffer.getvalue()
+from tests.run_factories import Guard, tarball
 
 
 @pytest.fixture

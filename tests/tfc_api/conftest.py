@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import io
 import json
-import tarfile
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -17,6 +15,7 @@ from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
 from tests.factories import bearer, make_token
+from tests.run_factories import tarball
 
 MEDIA_TYPE = "application/vnd.api+json"
 
@@ -131,17 +130,6 @@ def assert_error(response: TestResponse, status: int, *words: str) -> None:
         assert word in errors[0]["detail"], errors[0]["detail"]
 
 
-def config_tarball() -> bytes:
-    """A one-file Terraform configuration as a ``.tar.gz``."""
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        content = b'resource "null_resource" "a" {}\n'
-        info = tarfile.TarInfo("main.tf")
-        info.size = len(content)
-        tar.addfile(info, io.BytesIO(content))
-    return buffer.getvalue()
-
-
 def uploaded_version(api: Api, workspace: dict[str, Any], *, speculative: bool = False) -> str:
     """A configuration version with its archive uploaded, as both clients make one."""
     created = api.post(
@@ -155,7 +143,7 @@ def uploaded_version(api: Api, workspace: dict[str, Any], *, speculative: bool =
     )
     assert created.status_code == 201, created.json
     url = urlsplit(created.json["data"]["attributes"]["upload-url"])
-    assert api.client.put(f"{url.path}?{url.query}", data=config_tarball()).status_code == 200
+    assert api.client.put(f"{url.path}?{url.query}", data=tarball()).status_code == 200
     return str(created.json["data"]["id"])
 
 
