@@ -7,8 +7,8 @@ is promoted when the active one ends. A run that may apply takes the workspace l
 promoted and keeps it until it ends, so a user's own lock keeps it waiting, as in HCP Terraform; a plan-only run
 never takes the lock.
 
-Agents claim a queued phase atomically (a conditional UPDATE, after ``SELECT … FOR UPDATE SKIP LOCKED`` where the
-database has it) and hold it by a lease they renew; a phase whose lease runs out is errored with the reason and its
+Agents claim a queued phase atomically (a conditional UPDATE, after ``SELECT … FOR UPDATE SKIP LOCKED`` on
+PostgreSQL) and hold it by a lease they renew; a phase whose lease runs out is errored with the reason and its
 lock released. Expired leases are swept on every claim and on every read of a run, so a lost agent is noticed as
 soon as anyone looks. Every run action needs ``unit.write``: a run executes code with the workspace's variables.
 """
@@ -484,7 +484,7 @@ def claim_job(agent: AgentIdentity) -> Job | None:
     expire_leases(agent.org_id)
     advance_org_queues(agent.org_id)
     for _ in range(8):  # another agent may win a candidate: try the next one
-        candidate_id = db.session.scalar(_claimable(agent).with_for_update(skip_locked=True, of=Run))
+        candidate_id = _next_candidate(agent)
         candidate = db.session.get(Run, candidate_id) if candidate_id else None
         if candidate is None:
             db.session.commit()
@@ -493,6 +493,19 @@ def claim_job(agent: AgentIdentity) -> Job | None:
         if job is not None:
             return job
     return None
+
+
+def _next_candidate(agent: AgentIdentity) -> str | None:
+    """The oldest claimable run's id. On PostgreSQL, rows other claimers hold are skipped first (no waiting on
+    each other); MySQL/MariaDB lock every row a sorted scan touches, so SKIP LOCKED there would hide free runs.
+    Either way the conditional UPDATE in ``_lease`` decides who wins."""
+    query = _claimable(agent)
+    if db.engine.dialect.name == "postgresql":
+        skipping: str | None = db.session.scalar(query.with_for_update(skip_locked=True, of=Run))
+        if skipping is not None:
+            return skipping
+    found: str | None = db.session.scalar(query)
+    return found
 
 
 def _claimable(agent: AgentIdentity) -> Any:
