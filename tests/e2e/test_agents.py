@@ -227,3 +227,20 @@ def _sdk_run(client: Any, workspace_id: str, config: Path) -> None:
     while (status := client.runs.read(run.id).status.value) != "applied":
         assert status not in ("errored", "canceled") and time.monotonic() < deadline, status
         time.sleep(0.3)
+
+
+def test_queued_runs_survive_a_server_restart(
+    tmp_path: Path, provider_mirror: Path, terraform_bin: TerraformBinary, agents: list[RunningAgent], workspace: str
+) -> None:
+    tfc = start_tfc_server(tmp_path / "restarted", provider_mirror, workers=2, extra_env={"RUNS_ENABLED": "true"})
+    try:
+        ws = make_remote_workspace(tfc, workspace)
+        first = queue_run(tfc, ws["id"], trivial("first"), **{"auto-apply": True})
+        second = queue_run(tfc, ws["id"], trivial("second"), **{"auto-apply": True})
+        tfc.server.stop()  # no agent has seen them yet
+        tfc.server.start()
+        assert [run_of(tfc, run_id)["attributes"]["status"] for run_id in (first, second)] == ["plan_queued", "pending"]
+        agents.append(start_agent(tfc, agent_token(tfc), terraform_bin, tmp_path, name="after-restart"))
+        assert [wait_for_run(tfc, run_id)["attributes"]["status"] for run_id in (first, second)] == ["applied"] * 2
+    finally:
+        tfc.server.stop()
