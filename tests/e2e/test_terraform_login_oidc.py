@@ -99,7 +99,8 @@ def run_in_terminal(command: list[str], cwd: Path, env: dict[str, str], ca: Path
     )
     os.close(terminal)
     shown: list[str] = []
-    answered = browsing = False
+    answered = False
+    browsing: threading.Thread | None = None
     browser_result: list[object] = []
 
     def browser(url: str) -> None:
@@ -127,15 +128,18 @@ def run_in_terminal(command: list[str], cwd: Path, env: dict[str, str], ca: Path
             shown.append("yes   <- typed\n")
             answered = True
         match = AUTHORIZATION_URL.search(text)
-        if not browsing and match:
-            threading.Thread(target=browser, args=(match.group(0),), daemon=True).start()
-            browsing = True
+        if browsing is None and match:
+            browsing = threading.Thread(target=browser, args=(match.group(0),), daemon=True)
+            browsing.start()
         if process.poll() is not None and not ready:
             break
     if process.poll() is None:
         process.kill()
     os.close(controller)
     status = process.wait(timeout=10)
+    if browsing is not None:
+        # Terraform may exit as soon as its loopback server has the code, before the browser has read the reply.
+        browsing.join(timeout=30)
     return status, "".join(shown) + f"\n[browser: {browser_result}]\n"
 
 
