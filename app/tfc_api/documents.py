@@ -10,7 +10,7 @@ from typing import Any
 
 from app.core.locks import HeldLock
 from app.extensions import config
-from app.models import StateVersion, Workspace
+from app.models import Run, StateVersion, Workspace
 from app.repositories import runs
 from app.repositories.locks import get_lock, lock_details
 from app.repositories.state_versions import get_current_version, get_versions_by_ids, read_outputs
@@ -20,19 +20,22 @@ from app.tfc_api.serializers import output_resource, workspace_resource
 
 
 def render_workspace(workspace: Workspace) -> Resource:
-    """One workspace with its current version and lock."""
-    return _resource(workspace, get_current_version(workspace), get_lock(workspace))
+    """One workspace with its current version, lock and current run."""
+    active = runs.current_run(workspace) if config().runs_enabled else None
+    return _resource(workspace, get_current_version(workspace), get_lock(workspace), active)
 
 
 def render_workspaces(workspaces: list[Workspace]) -> list[Resource]:
-    """Several workspaces, their current versions fetched in one query."""
+    """Several workspaces, their current versions and current runs fetched for the whole page at once."""
     versions = get_versions_by_ids([w.current_version_id for w in workspaces if w.current_version_id])
-    return [_resource(w, versions.get(w.current_version_id or ""), get_lock(w)) for w in workspaces]
+    active = runs.current_runs(workspaces) if config().runs_enabled else {}
+    return [_resource(w, versions.get(w.current_version_id or ""), get_lock(w), active.get(w.id)) for w in workspaces]
 
 
-def _resource(workspace: Workspace, current: StateVersion | None, holder: HeldLock | None) -> Resource:
+def _resource(
+    workspace: Workspace, current: StateVersion | None, holder: HeldLock | None, active: Run | None
+) -> Resource:
     info = lock_details(holder) if holder else {}
-    active = runs.current_run(workspace) if config().runs_enabled else None
     locked_by = _locked_by(workspace, holder, info)
     reason = str(info.get("Info") or "")
     return workspace_resource(workspace, current, holder, locked_by, reason, active.id if active else None)

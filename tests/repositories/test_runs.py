@@ -292,3 +292,34 @@ def test_a_lock_taken_by_a_run_refuses_other_writers(runs_app: Flask) -> None:
         with pytest.raises(LockConflict), StateBody.from_bytes(state, 1 << 20) as body:
             state_versions.write_state(ws, body, "bob")
         assert run.status == "plan_queued"
+
+
+def test_current_runs_of_a_page_match_current_run_in_three_queries(runs_app: Flask) -> None:
+    import sqlalchemy as sa
+
+    with runs_app.app_context():
+        idle, busy, waiting, done = (workspace(name) for name in ("idle", "busy", "waiting", "done"))
+        queue(busy)
+        queue(busy)  # pending behind the active one
+        drivers().locks.acquire(waiting.id, "user-lock", '{"ID":"user-lock"}')
+        queue(waiting)  # pending: the user's lock
+        done_run = queue(done)
+        job = runs.claim_job(agent())
+        assert job is not None
+        page = [idle, busy, waiting, done]
+        statements: list[str] = []
+
+        def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+            if "FROM runs" in statement:
+                statements.append(statement)
+
+        sa.event.listen(db.engine, "before_cursor_execute", count)
+        try:
+            found = runs.current_runs(page)
+        finally:
+            sa.event.remove(db.engine, "before_cursor_execute", count)
+        assert len(statements) <= 3
+        assert {ws.id: run.id for ws, run in ((w, runs.current_run(w)) for w in page) if run} == {
+            ws_id: run.id for ws_id, run in found.items()
+        }
+        assert idle.id not in found and found[done.id].id == done_run.id
