@@ -107,9 +107,11 @@ def run_in_terminal(command: list[str], cwd: Path, env: dict[str, str], ca: Path
         try:
             session = requests.Session()
             landed, _status, _body = browse(url, lambda _u: requests_fetch(session, str(ca)), login, on_loopback)
-            # The last hop is Terraform's own loopback server, which takes the code and thanks the browser.
+            browser_result.append(("landed", landed.split("?")[0]))
+            # The last hop is Terraform's own loopback server, which takes the code and thanks the browser. Terraform
+            # stops that server once it has the code, so under load the thanks page itself may never come.
             thanks = session.get(landed, timeout=30)
-            browser_result.append((landed.split("?")[0], thanks.status_code))
+            browser_result.append(("thanked", thanks.status_code))
         except Exception as exc:  # reported by the assertion below, with the transcript
             browser_result.append(exc)
 
@@ -170,7 +172,8 @@ def test_terraform_login_signs_in_at_the_provider_and_the_token_runs_the_cloud_b
     assert status == 0, transcript
     assert "Terraform will request an API token for " + hostname + " using OAuth." in transcript
     assert "Success! Terraform has obtained and saved an API token." in transcript
-    assert "[browser: [('http://localhost:100" in transcript and "', 200)]" in transcript, transcript
+    # Our provider and server sent the browser to Terraform's loopback server with the code, and Terraform took it.
+    assert "[browser: [('landed', 'http://localhost:100" in transcript, transcript
 
     saved = json.loads((home / ".terraform.d" / "credentials.tfrc.json").read_text())
     token = saved["credentials"][hostname]["token"]
