@@ -205,20 +205,12 @@ def list_org_runs(org: Organization, limit: int = 20, statuses: set[str] | None 
 
 def current_run(workspace: Workspace) -> Run | None:
     """The run the workspace is busy with, else the next to start, else the newest (TFE ``current-run``)."""
-    active = _active_run(workspace.id)
-    if active is not None:
-        return active
-    pending = _oldest(Run.workspace_id == workspace.id, Run.status == "pending")
-    if pending is not None:
-        return pending
-    return db.session.scalar(
-        db.select(Run).where(Run.workspace_id == workspace.id).order_by(Run.created_at.desc(), Run.id.desc()).limit(1)
-    )
+    return current_runs([workspace]).get(workspace.id)
 
 
 def current_runs(workspaces: list[Workspace]) -> dict[str, Run]:
-    """``current_run`` of each workspace (by workspace id; none for workspaces without runs), in three queries
-    for a whole page rather than up to three per workspace."""
+    """Each workspace's current run (by workspace id; none for workspaces without runs): the active run, else the
+    oldest pending, else the newest; three queries at most for a whole page."""
     found: dict[str, Run] = {}
     for where, newest in (
         (Run.status.in_(sorted(ACTIVE)), False),
