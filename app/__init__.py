@@ -83,11 +83,13 @@ def _prepare_sqlite_file(path: Path) -> None:
 
 
 def init_extensions(app: Flask) -> None:
-    """SQLAlchemy and Flask-Migrate."""
+    """SQLAlchemy, Flask-Migrate, and the per-process memory of organizations and grants the access step reads."""
+    from app.auth import access_cache
     from app.repositories.migration_status import MIGRATIONS_DIR
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS_DIR))
+    access_cache.init_app(app)
 
 
 def init_drivers(app: Flask, config: Config) -> None:

@@ -7,7 +7,8 @@ returns a ``Target``, the guard the repositories' workspace rules ask (``app.rep
 CLI-free paths of runs and the UI go through here; a lookup is by shape (``app.repositories.names``), so it is never
 ambiguous, and an organization or workspace the caller may not see is a plain 404 that reveals nothing.
 
-The memo lives on ``flask.g`` (the request's edge); repositories never cache permissions.
+The memo lives on ``flask.g`` (the request's edge); across requests, the organization and a member's grants come
+from a per-process memory with a documented bound (``app.auth.access_cache``). Repositories never cache permissions.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from dataclasses import dataclass, field
 from flask import g, has_app_context, has_request_context
 from sqlalchemy.exc import SQLAlchemyError
 
+from app.auth.access_cache import Standing, cached_membership, cached_org
 from app.auth.permissions import Action, allowed_everywhere, may_see_org, refusal
 from app.auth.principal import Principal
 from app.core import policy
@@ -137,11 +139,21 @@ def visible_orgs(principal: Principal) -> list[Organization]:
 
 
 def _load(principal: Principal, org: Organization) -> Access | None:
-    member = principal.user_id is not None and not principal.superuser and _is_member(org, principal.user_id)
+    standing = _standing(org, principal.user_id) if principal.user_id and not principal.superuser else None
+    member = standing is not None and standing.member
     if not may_see_org(principal, org.id, member):
         return None
-    grants = _grants(org, principal.user_id) if member and principal.user_id else []
-    return Access(principal, org, grants)
+    return Access(principal, org, standing.grants if standing is not None and member else ())
+
+
+def _standing(org: Organization, user_id: str) -> Standing:
+    """Whether the user belongs to ``org`` and the grants of their roles there (remembered briefly per process)."""
+
+    def load() -> Standing:
+        member = _is_member(org, user_id)
+        return Standing(member, tuple(_grants(org, user_id)) if member else ())
+
+    return cached_membership(org.id, user_id, load)
 
 
 def _is_member(org: Organization, user_id: str) -> bool:
@@ -174,7 +186,7 @@ def resolve_org(principal: Principal, org_ref: str, *, create_missing: bool = Fa
 
     With authentication disabled (development) a missing organization is created on first write or lock.
     """
-    org = get_org(org_ref)
+    org = cached_org(org_ref, get_org)
     if org is None and create_missing and principal.kind == "disabled":
         org = create_org(check_name("organization", org_ref), created_by=principal.subject)
     if org is None:

@@ -1,0 +1,144 @@
+"""The per-process memory of organizations and grants (``app.auth.access_cache``): it saves the reads, and it never
+serves a removed role, membership or name past its bound: at once on the process that made the change, within
+``ACCESS_CACHE_SECONDS`` on every other."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import event
+
+from app.auth.access_cache import AccessCache
+from app.extensions import db
+from app.models import Membership
+from app.repositories import orgs, rbac, users
+from tests.factories import basic, make_token
+
+STATE = json.dumps({"version": 4, "serial": 1, "lineage": "cache", "outputs": {}, "resources": []}).encode()
+PERMISSION_TABLES = ("organizations", "memberships", "role_assignments", "role_permissions", "permissions")
+
+
+def reader(app: Flask, subject: str = "rita") -> str:
+    """A token of a member whose only role reads every workspace of acme."""
+    token = make_token(app, subject=subject, role=None)
+    with app.app_context():
+        org = orgs.require_org("acme")
+        role = rbac.create_role(org, f"{subject}-role", "test")
+        permission = rbac.create_permission(
+            org, f"{subject}-read", [{"actions": ["unit.read"], "resources": ["*"], "effect": "allow"}], "test"
+        )
+        rbac.attach_permission(org, role, permission, "test")
+        user = users.get_user_by_subject(subject)
+        assert user is not None
+        rbac.assign_role(org, user, role, "test")
+    return token
+
+
+@pytest.fixture
+def seeded(app: Flask, client: FlaskClient) -> str:
+    admin = make_token(app)
+    assert client.post("/state/acme/app", data=STATE, headers=basic(admin)).status_code == 200
+    return reader(app)
+
+
+@pytest.fixture
+def statements(app: Flask) -> Iterator[list[str]]:
+    """The SQL statements the app runs from now on."""
+    seen: list[str] = []
+    with app.app_context():
+        engine = db.engine
+
+    def note(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        seen.append(statement)
+
+    event.listen(engine, "before_cursor_execute", note)
+    yield seen
+    event.remove(engine, "before_cursor_execute", note)
+
+
+def revoke_roles(app: Flask, subject: str) -> None:
+    with app.app_context():
+        org = orgs.require_org("acme")
+        user = users.get_user_by_subject(subject)
+        assert user is not None
+        rbac.revoke_role(org, user, rbac.require_role(org, f"{subject}-role"), "test")
+
+
+def test_a_repeated_request_reads_no_organization_membership_or_grants(
+    app: Flask, client: FlaskClient, seeded: str, statements: list[str]
+) -> None:
+    assert client.get("/state/acme/app", headers=basic(seeded)).status_code == 200
+    first = permission_reads(statements)
+    statements.clear()
+    assert client.get("/state/acme/app", headers=basic(seeded)).status_code == 200
+    assert len(first) == 3, first  # the organization, the membership, the grants: else this test proves nothing
+    assert permission_reads(statements) == []
+
+
+def permission_reads(statements: list[str]) -> list[str]:
+    """Statements reading from a permission table (the workspace query's join of its organization is not one)."""
+    return [s for s in statements if any(f"FROM {table}" in s for table in PERMISSION_TABLES)]
+
+
+def test_a_revoked_role_is_refused_at_once_by_the_process_that_revoked_it(
+    app: Flask, client: FlaskClient, seeded: str
+) -> None:
+    assert client.get("/state/acme/app", headers=basic(seeded)).status_code == 200
+    revoke_roles(app, "rita")
+    assert client.get("/state/acme/app", headers=basic(seeded)).status_code == 403
+
+
+def test_a_removed_membership_is_refused_at_once_even_by_a_bulk_delete(
+    app: Flask, client: FlaskClient, seeded: str
+) -> None:
+    assert client.get("/state/acme/app", headers=basic(seeded)).status_code == 200
+    with app.app_context():
+        user = users.get_user_by_subject("rita")
+        assert user is not None
+        db.session.execute(db.delete(Membership).where(Membership.user_id == user.id))
+        db.session.commit()
+    assert client.get("/state/acme/app", headers=basic(seeded)).status_code == 404
+
+
+def test_a_renamed_organization_stops_answering_to_its_old_name_at_once(
+    app: Flask, client: FlaskClient, seeded: str
+) -> None:
+    assert client.get("/state/acme/app", headers=basic(seeded)).status_code == 200
+    with app.app_context():
+        orgs.rename_org(orgs.require_org("acme"), "acme-renamed", "test")
+    assert client.get("/state/acme/app", headers=basic(seeded)).status_code == 404
+    assert client.get("/state/acme-renamed/app", headers=basic(seeded)).status_code == 200
+
+
+def test_a_rolled_back_change_forgets_nothing(
+    app: Flask, client: FlaskClient, seeded: str, statements: list[str]
+) -> None:
+    assert client.get("/state/acme/app", headers=basic(seeded)).status_code == 200
+    with app.app_context():
+        orgs.require_org("acme").display_name = "never committed"
+        db.session.flush()
+        db.session.rollback()
+    statements.clear()
+    assert client.get("/state/acme/app", headers=basic(seeded)).status_code == 200
+    assert permission_reads(statements) == []
+
+
+def test_another_process_change_applies_within_the_bound(
+    app: Flask, make_app: object, client: FlaskClient, seeded: str
+) -> None:
+    """Another worker (here: another app on the same database) revokes the role: this process learns it only when
+    its memory of the grants expires."""
+    bound = 1.0
+    other = make_app()  # type: ignore[operator]
+    app.extensions["statesman_access_cache"] = AccessCache(ttl_seconds=bound)
+    assert client.get("/state/acme/app", headers=basic(seeded)).status_code == 200
+    revoke_roles(other, "rita")
+    remembered = client.get("/state/acme/app", headers=basic(seeded)).status_code
+    time.sleep(bound + 0.1)
+    assert remembered == 200  # served from memory inside the bound: the documented staleness, and no more
+    assert client.get("/state/acme/app", headers=basic(seeded)).status_code == 403
