@@ -70,16 +70,15 @@ def state_get(size: int) -> Callable[[BenchServer], Load]:
 def state_write(server: BenchServer) -> Load:
     template = terraform_state(1024 * KIB)
     client = Client(server.url, server.authorization)
-    serials = iter(range(SERIAL_BASE, 10 * SERIAL_BASE))
-    bodies = [template.body(next(serials)) for _ in range(400)]
+    bodies = iter([template.body(serial) for serial in range(SERIAL_BASE, SERIAL_BASE + 600)])  # serial + 1 each
 
     def load(seconds: float) -> int:
         deadline, done = time.monotonic() + seconds, 0
         for body in bodies:
-            if time.monotonic() > deadline:
-                break
             client.timed("POST", server.state_path("write-1m"), body, state_headers(body))
             done += 1
+            if time.monotonic() > deadline:
+                break
         return done
 
     return load
@@ -133,6 +132,8 @@ def cloud_write(server: BenchServer) -> Load:
     client = Client(server.url, f"Bearer {server.token}")
     body = json.dumps({"data": {"type": "workspaces", "attributes": {"name": "cloud-write"}}}).encode()
     status, data = client.request("POST", f"{API}/organizations/{ORG}/workspaces", body, JSONAPI)
+    if status != 201:
+        raise RuntimeError(f"create workspace: HTTP {status}: {data[:300]!r}")
     workspace_id = json.loads(data)["data"]["id"]
     client.timed("POST", f"{API}/workspaces/{workspace_id}/actions/lock", b'{"reason":"profile"}', JSONAPI)
     template = terraform_state(1024 * KIB)
