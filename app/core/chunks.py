@@ -9,22 +9,36 @@ class ChunkReader:
     """``read(size)`` over a chunk iterator, pulling only as many chunks as ``size`` needs.
 
     ijson parses a stored state through it without holding it whole; the envelope format reads exact header
-    and segment lengths through it.
+    and segment lengths through it. A read is served from the current chunk by position, never by deleting
+    from the front of a buffer: the envelope's small header reads out of a 1 MiB chunk would otherwise move the
+    whole chunk each time, and a read that spans chunks joins its pieces once.
     """
 
     def __init__(self, chunks: Iterable[bytes]) -> None:
         self._chunks = iter(chunks)
-        self._buffer = bytearray()
+        self._chunk = b""
+        self._position = 0
 
     def read(self, size: int = -1) -> bytes:
         """Up to ``size`` bytes (all that remain when ``size`` is negative); fewer only at the end."""
-        while size < 0 or len(self._buffer) < size:
-            chunk = next(self._chunks, None)
-            if chunk is None:
+        start, available = self._position, len(self._chunk) - self._position
+        if 0 <= size <= available:
+            self._position += size
+            if start == 0 and size == len(self._chunk):
+                return self._chunk  # the whole chunk: no copy
+            return self._chunk[start : start + size]
+        parts = [self._chunk[start:]] if available else []
+        wanted = size - available
+        self._chunk, self._position = b"", 0
+        while size < 0 or wanted > 0:
+            found = next(self._chunks, None)
+            if found is None:
                 break
-            self._buffer += chunk
-        if size < 0:
-            size = len(self._buffer)
-        out = bytes(self._buffer[:size])
-        del self._buffer[:size]
-        return out
+            chunk = bytes(found)  # no copy for bytes; a bytearray or memoryview must not change under us
+            if 0 <= wanted < len(chunk):
+                parts.append(chunk[:wanted])
+                self._chunk, self._position = chunk, wanted
+                break
+            parts.append(chunk)
+            wanted -= len(chunk)
+        return parts[0] if len(parts) == 1 else b"".join(parts)
