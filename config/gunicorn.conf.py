@@ -1,5 +1,6 @@
 """gunicorn settings derived from the same ``Config`` the app reads (``statesman`` starts gunicorn with this)."""
 
+import gc
 import os
 import shutil
 import tempfile
@@ -73,6 +74,15 @@ def on_starting(server):
     _metrics_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     for stale in _metrics_dir.glob("*.db"):
         stale.unlink(missing_ok=True)
+
+
+def post_worker_init(worker):
+    """Exempt what the worker built at start-up (the app, its modules, about 170,000 objects) from garbage collection.
+
+    The collector otherwise rescans all of them whenever a request allocates enough containers: parsing a 1 MB state
+    took 15 ms instead of 3 ms. Objects created later are collected as usual.
+    """
+    gc.freeze()
 
 
 def child_exit(server, worker):
