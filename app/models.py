@@ -78,6 +78,12 @@ class Workspace(db.Model):  # type: ignore[name-defined]
     updated_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow, onupdate=utcnow)
 
     organization: Mapped[Organization] = relationship(lazy="joined")
+    # Filled by the query that resolves a request's workspace (``app.repositories.workspaces``), so the state read
+    # after it costs no second query; never loaded on its own. ``get_current_version`` checks it against
+    # ``current_version_id``, which is the truth.
+    loaded_current_version: Mapped[StateVersion | None] = relationship(
+        primaryjoin="foreign(Workspace.current_version_id) == StateVersion.id", viewonly=True, lazy="raise"
+    )
     # Loaded only where tags are shown or changed (the TFC API), never on the state read and write path.
     tags: Mapped[list[WorkspaceTag]] = relationship(
         cascade="all, delete-orphan", passive_deletes=True, order_by="WorkspaceTag.key"

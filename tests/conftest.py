@@ -173,3 +173,22 @@ def make_app(config: Config) -> Iterator[Callable[..., Flask]]:
 @pytest.fixture
 def client(app: Flask) -> FlaskClient:
     return app.test_client()
+
+
+@pytest.fixture
+def sql_statements(app: Flask) -> Iterator[list[str]]:
+    """The SQL statements the app's metadata engine runs from now on (to count a request's queries)."""
+    seen: list[str] = []
+    from sqlalchemy import event
+
+    from app.extensions import db
+
+    with app.app_context():
+        engine = db.engine
+
+    def note(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        seen.append(statement)
+
+    event.listen(engine, "before_cursor_execute", note)
+    yield seen
+    event.remove(engine, "before_cursor_execute", note)

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import ijson
+from sqlalchemy import inspect
 from sqlalchemy.exc import IntegrityError
 
 from app.core import metrics, policy
@@ -66,9 +67,13 @@ COPIES = (JSON_STATE, JSON_OUTPUTS)
 
 
 def get_current_version(workspace: Workspace) -> StateVersion | None:
-    """The workspace's current version, or None when it has no state."""
+    """The workspace's current version, or None when it has no state (no query when the workspace was resolved with
+    it and the pointer has not moved since)."""
     if workspace.current_version_id is None:
         return None
+    loaded: object = inspect(workspace).attrs.loaded_current_version.loaded_value
+    if isinstance(loaded, StateVersion) and loaded.id == workspace.current_version_id:
+        return loaded
     return db.session.get(StateVersion, workspace.current_version_id)
 
 

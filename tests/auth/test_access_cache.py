@@ -6,12 +6,10 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import event
 
 from app.auth.access_cache import AccessCache
 from app.extensions import db
@@ -46,21 +44,6 @@ def seeded(app: Flask, client: FlaskClient) -> str:
     return reader(app)
 
 
-@pytest.fixture
-def statements(app: Flask) -> Iterator[list[str]]:
-    """The SQL statements the app runs from now on."""
-    seen: list[str] = []
-    with app.app_context():
-        engine = db.engine
-
-    def note(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
-        seen.append(statement)
-
-    event.listen(engine, "before_cursor_execute", note)
-    yield seen
-    event.remove(engine, "before_cursor_execute", note)
-
-
 def revoke_roles(app: Flask, subject: str) -> None:
     with app.app_context():
         org = orgs.require_org("acme")
@@ -70,14 +53,14 @@ def revoke_roles(app: Flask, subject: str) -> None:
 
 
 def test_a_repeated_request_reads_no_organization_membership_or_grants(
-    app: Flask, client: FlaskClient, seeded: str, statements: list[str]
+    app: Flask, client: FlaskClient, seeded: str, sql_statements: list[str]
 ) -> None:
     assert client.get("/state/acme/app", headers=basic(seeded)).status_code == 200
-    first = permission_reads(statements)
-    statements.clear()
+    first = permission_reads(sql_statements)
+    sql_statements.clear()
     assert client.get("/state/acme/app", headers=basic(seeded)).status_code == 200
     assert len(first) == 3, first  # the organization, the membership, the grants: else this test proves nothing
-    assert permission_reads(statements) == []
+    assert permission_reads(sql_statements) == []
 
 
 def permission_reads(statements: list[str]) -> list[str]:
@@ -116,16 +99,16 @@ def test_a_renamed_organization_stops_answering_to_its_old_name_at_once(
 
 
 def test_a_rolled_back_change_forgets_nothing(
-    app: Flask, client: FlaskClient, seeded: str, statements: list[str]
+    app: Flask, client: FlaskClient, seeded: str, sql_statements: list[str]
 ) -> None:
     assert client.get("/state/acme/app", headers=basic(seeded)).status_code == 200
     with app.app_context():
         orgs.require_org("acme").display_name = "never committed"
         db.session.flush()
         db.session.rollback()
-    statements.clear()
+    sql_statements.clear()
     assert client.get("/state/acme/app", headers=basic(seeded)).status_code == 200
-    assert permission_reads(statements) == []
+    assert permission_reads(sql_statements) == []
 
 
 def test_another_process_change_applies_within_the_bound(
