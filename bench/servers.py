@@ -166,7 +166,8 @@ def statesman(name: str, workers: int | None = None, env: dict[str, str] | None 
         data_dir = directory / "server"
         data_dir.mkdir()
         port = free_port()
-        live = LiveServer(data_dir, port, server_environment(data_dir, port, count, env), data_dir / "server.log")
+        environment = server_environment(data_dir, port, count, _settings(data_dir, env))
+        live = LiveServer(data_dir, port, environment, data_dir / "server.log")
         live.flask("db", "upgrade")
         token_job = _start_token_creation(live, user="bench")  # overlaps the workers' start-up
         live.start(timeout=120)
@@ -181,12 +182,21 @@ def statesman(name: str, workers: int | None = None, env: dict[str, str] | None 
             server = BenchServer(live, _token_created(_start_token_creation(live, user=None)), count, "organization")
             denied = _write_denied(server)
             if denied:
-                raise RuntimeError(f"no token can write on the bench server: {denied}")
+                log = _tail(live.log_path, 800)
+                raise RuntimeError(f"no token can write on the bench server: {denied}; server log: {log}")
         yield server
     finally:
         if live is not None:
             live.stop()
         shutil.rmtree(directory, ignore_errors=True)
+
+
+def _settings(data_dir: Path, env: dict[str, str] | None) -> dict[str, str]:
+    """The benchmark's server settings over the ones every bench server shares."""
+    # The admin commands (``flask db upgrade``, the token) run before the server, in their own processes; with
+    # memory storage and no metadata database named, the launcher would serve from a throwaway database of its own
+    # and know none of them. Naming the default SQLite file keeps every process on the same database.
+    return {"OPENTACO_SQLITE_DB_PATH": str(data_dir / "taco.db"), **(env or {})}
 
 
 _CREATE_TOKEN = """
