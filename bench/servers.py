@@ -8,15 +8,17 @@ import os
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from tests.live_server import REPO_ROOT, LiveServer, free_port, server_environment
 
@@ -25,6 +27,7 @@ POSTGRES_ADMIN_URL = os.environ.get(
 )
 REDIS_URL = os.environ.get("STATESMAN_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 ORG = "acme"
+T = TypeVar("T")
 
 
 def default_workers() -> int:
@@ -107,6 +110,25 @@ def cpu_seconds(pids: list[int]) -> float:
             continue
         total += int(fields[11]) + int(fields[12])  # utime, stime
     return total / ticks
+
+
+def cpu_while(pids: list[int], work: Callable[[], T]) -> tuple[T, float]:
+    """``work()``'s result and the CPU seconds ``pids`` used while it ran."""
+    before = cpu_seconds(pids)
+    result = work()
+    return result, cpu_seconds(pids) - before
+
+
+def p50_and_cpu(pids: list[int], calls: Sequence[Callable[[], object]]) -> tuple[float, float]:
+    """The p50 in ms of ``calls`` made one after the other, and the CPU ms per call that ``pids`` used meanwhile."""
+
+    def timed(call: Callable[[], object]) -> float:
+        start = time.perf_counter()
+        call()
+        return time.perf_counter() - start
+
+    samples, used = cpu_while(pids, lambda: [timed(call) for call in calls])
+    return statistics.median(samples) * 1000, used * 1000 / len(calls)
 
 
 def process_tree(pid: int) -> list[int]:
