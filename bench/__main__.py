@@ -38,6 +38,7 @@ ORDER = (
     "state_transfer",
     "locks",
     "tfc_api",
+    "cloud_block",
     "memory",
     "storage_drivers",
     "runs",
