@@ -259,7 +259,8 @@ def before_cell(saved: dict[str, Any]) -> str:
 
 
 def change_cell(row: Row, saved: dict[str, Any]) -> str:
-    """How far the median moved since the saved run, and whether that is better (by the target or the unit)."""
+    """How far the median moved since the saved run, whether that is better (by the target or the unit), and the
+    ratio to the reference before and now."""
     now = row.value
     before = saved.get("median")
     if now is None or before is None:
@@ -275,6 +276,8 @@ def change_cell(row: Row, saved: dict[str, Any]) -> str:
         text += ", better" if (percent > 0) == better else ", worse"
     if now.low <= saved["max"] and saved["min"] <= now.high:
         text += " (ranges overlap)"
+    if row.ratio is not None and saved.get("ratio"):  # a busy machine slows the reference too: the ratio says more
+        text += f"; ratio {saved['ratio']['median']:.2f} -> {row.ratio.values[0]:.2f}"
     if saved.get("status") in ("PASS", "FAIL") and row.status in ("PASS", "FAIL") and saved["status"] != row.status:
         text += f"; {saved['status']} -> {row.status}"
     return text
