@@ -43,6 +43,8 @@ lint: install
 	$(BIN)/mypy app config
 
 # nginx and wrk are the reference points of the performance targets; without them those rows are skipped.
+# BENCH passes modules and options on: BENCH="state_transfer --save after.json --baseline before.json" runs one
+# module, saves its rows as JSON and prints them beside the saved ones (python -m bench --help).
 bench: install
 	@command -v nginx >/dev/null && command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx wrk >/dev/null; } || \

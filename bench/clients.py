@@ -282,3 +282,37 @@ def lock_info(lock_id: str | None = None) -> bytes:
             "Path": "",
         }
     ).encode()
+
+
+def cloud_block_copies(state: bytes) -> tuple[bytes, bytes]:
+    """The JSON state and the JSON outputs that Terraform 1.6+ sends beside a state through the cloud block:
+    ``terraform show -json``'s document of the state (compact, as Go's encoder writes it) and its outputs."""
+    document = json.loads(state)
+    outputs = {
+        name: {"sensitive": False, "value": output["value"], "type": output["type"]}
+        for name, output in document["outputs"].items()
+    }
+    resources = [
+        {
+            "address": f"{resource['type']}.{resource['name']}",
+            "mode": resource["mode"],
+            "type": resource["type"],
+            "name": resource["name"],
+            "provider_name": resource["provider"].split('"')[1],  # provider["registry.terraform.io/hashicorp/null"]
+            "schema_version": instance["schema_version"],
+            "values": instance["attributes"],
+            "sensitive_values": {key: {} for key, value in instance["attributes"].items() if isinstance(value, dict)},
+        }
+        for resource in document["resources"]
+        for instance in resource["instances"]
+    ]
+    shown = {
+        "format_version": "1.0",
+        "terraform_version": document["terraform_version"],
+        "values": {"outputs": outputs, "root_module": {"resources": resources}},
+    }
+    return _compact(shown), _compact(outputs)
+
+
+def _compact(value: object) -> bytes:
+    return json.dumps(value, separators=(",", ":")).encode()

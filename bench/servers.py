@@ -8,15 +8,17 @@ import os
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from tests.live_server import REPO_ROOT, LiveServer, free_port, server_environment
 
@@ -25,6 +27,7 @@ POSTGRES_ADMIN_URL = os.environ.get(
 )
 REDIS_URL = os.environ.get("STATESMAN_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 ORG = "acme"
+T = TypeVar("T")
 
 
 def default_workers() -> int:
@@ -109,6 +112,25 @@ def cpu_seconds(pids: list[int]) -> float:
     return total / ticks
 
 
+def cpu_while(pids: list[int], work: Callable[[], T]) -> tuple[T, float]:
+    """``work()``'s result and the CPU seconds ``pids`` used while it ran."""
+    before = cpu_seconds(pids)
+    result = work()
+    return result, cpu_seconds(pids) - before
+
+
+def p50_and_cpu(pids: list[int], calls: Sequence[Callable[[], object]]) -> tuple[float, float]:
+    """The p50 in ms of ``calls`` made one after the other, and the CPU ms per call that ``pids`` used meanwhile."""
+
+    def timed(call: Callable[[], object]) -> float:
+        start = time.perf_counter()
+        call()
+        return time.perf_counter() - start
+
+    samples, used = cpu_while(pids, lambda: [timed(call) for call in calls])
+    return statistics.median(samples) * 1000, used * 1000 / len(calls)
+
+
 def process_tree(pid: int) -> list[int]:
     """``pid`` and its children (a gunicorn or nginx master and its workers)."""
     return [pid, *child_pids(pid)]
@@ -158,7 +180,8 @@ class BenchServer:
 @contextmanager
 def statesman(name: str, workers: int | None = None, env: dict[str, str] | None = None) -> Iterator[BenchServer]:
     """A migrated Statesman on a free port (fs storage, local locks, local KMS, SQLite metadata unless ``env``
-    says otherwise) with the production gunicorn settings of ``config/gunicorn.conf.py``."""
+    says otherwise) with the production gunicorn settings of ``config/gunicorn.conf.py`` and the production log
+    level (info: a line per request into ``log_path``)."""
     directory = scratch_dir(name)
     count = workers or default_workers()
     live = None
@@ -166,7 +189,8 @@ def statesman(name: str, workers: int | None = None, env: dict[str, str] | None 
         data_dir = directory / "server"
         data_dir.mkdir()
         port = free_port()
-        live = LiveServer(data_dir, port, server_environment(data_dir, port, count, env), data_dir / "server.log")
+        environment = server_environment(data_dir, port, count, _settings(data_dir, env))
+        live = LiveServer(data_dir, port, environment, data_dir / "server.log")
         live.flask("db", "upgrade")
         token_job = _start_token_creation(live, user="bench")  # overlaps the workers' start-up
         live.start(timeout=120)
@@ -181,12 +205,24 @@ def statesman(name: str, workers: int | None = None, env: dict[str, str] | None 
             server = BenchServer(live, _token_created(_start_token_creation(live, user=None)), count, "organization")
             denied = _write_denied(server)
             if denied:
-                raise RuntimeError(f"no token can write on the bench server: {denied}")
+                log = _tail(live.log_path, 800)
+                raise RuntimeError(f"no token can write on the bench server: {denied}; server log: {log}")
         yield server
     finally:
         if live is not None:
             live.stop()
         shutil.rmtree(directory, ignore_errors=True)
+
+
+def _settings(data_dir: Path, env: dict[str, str] | None) -> dict[str, str]:
+    """The benchmark's server settings over the ones every bench server shares."""
+    # The admin commands (``flask db upgrade``, the token) run before the server, in their own processes; with
+    # memory storage and no metadata database named, the launcher would serve from a throwaway database of its own
+    # and know none of them. Naming the default SQLite file keeps every process on the same database.
+    # The tests' environment logs warnings only; production's default, info, writes a line per request (to the
+    # server's log file, as the do-nothing app's gunicorn writes its access log), and that costs time too.
+    shared = {"OPENTACO_SQLITE_DB_PATH": str(data_dir / "taco.db"), "LOG_LEVEL": "info"}
+    return {**shared, **(env or {})}
 
 
 _CREATE_TOKEN = """

@@ -1,4 +1,5 @@
-"""State reads and writes through the http backend against nginx and a do-nothing Flask app (1 MB and 10 KB)."""
+"""State reads and writes through the http backend against nginx and a do-nothing Flask app (1 MB and 10 KB), with
+the server CPU per request of each."""
 
 from __future__ import annotations
 
@@ -8,11 +9,21 @@ import statistics
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
+from functools import partial
 from typing import Any
 
-from bench.clients import SERIAL_BASE, Client, StateTemplate, p50, state_headers, terraform_state, wrk, wrk_binary
-from bench.report import Row, Stat, Target
-from bench.servers import BenchServer, cpu_seconds, nginx, nginx_binary, reference_app, statesman
+from bench.clients import SERIAL_BASE, Client, StateTemplate, state_headers, terraform_state, wrk, wrk_binary
+from bench.report import Row, Stat, Target, cpu_note
+from bench.servers import (
+    BenchServer,
+    ReferenceApp,
+    cpu_while,
+    nginx,
+    nginx_binary,
+    p50_and_cpu,
+    reference_app,
+    statesman,
+)
 
 MIB = 1024 * 1024
 LATENCY_RUNS = 5
@@ -22,6 +33,8 @@ WRK_RUNS = 3
 WRK_SECONDS = 5
 NO_NGINX = "skipped: nginx not installed (apt-get install -y nginx)"
 NO_WRK = "skipped: wrk not installed (apt-get install -y wrk)"
+FLASK = "do-nothing Flask"
+CPU_SOURCE = "user + system time of the gunicorn master and workers (/proc) over the runs above"
 
 
 def run() -> list[Row]:
@@ -40,11 +53,12 @@ def run() -> list[Row]:
         client.close()
         if status != 200 or stored != files["state-1m.json"]:
             raise RuntimeError(f"the server did not return the bytes written (HTTP {status}, {len(stored)} bytes)")
-        rows = [*_download_latency(server, web, flask_app), _write_latency(server, web, big)]
+        rows = [*_download_latency(server, web, flask_app), *_write_latency(server, web, flask_app, big)]
         if wrk_binary() is None:
             rows += [
-                Row("1 MB state download throughput, wrk -c8 / nginx", None, Target(">=", 0.35), notes=NO_WRK),
-                Row("10 KB state GET throughput, wrk -c8", None, Target(">=", 1000, "value", "req/s"), notes=NO_WRK),
+                Row("1 MB state download throughput (wrk -c8)", None, Target(">=", 0.35), notes=NO_WRK),
+                Row("10 KB state GET throughput (wrk -c8)", None, Target(">=", 1000, "value", "req/s"), notes=NO_WRK),
+                Row("  same 10 KB GET throughput / do-nothing Flask", None, Target(">=", 0.5), notes=NO_WRK),
             ]
         else:
             rows += _throughput(server, web, flask_app)
@@ -65,9 +79,9 @@ def _write(client: Client, server: BenchServer, workspace: str, template: StateT
     return client.timed("POST", server.state_path(workspace), body, state_headers(body))
 
 
-def _download_latency(server: BenchServer, web: Any, flask_app: Any) -> list[Row]:
+def _download_latency(server: BenchServer, web: Any, flask_app: ReferenceApp) -> list[Row]:
     """p50 of 1 MB GETs from us, nginx and the do-nothing Flask app, interleaved run by run, with http.client and
-    (for comparison with figures taken with it) requests.Session."""
+    (for comparison with figures taken with it) requests.Session; the server CPU per GET of the first three."""
     import requests
 
     path = server.state_path("dl-1m")
@@ -90,30 +104,30 @@ def _download_latency(server: BenchServer, web: Any, flask_app: Any) -> list[Row
     targets: dict[str, Callable[[], object] | None] = {
         "ours": lambda: ours.timed("GET", path),
         "nginx": (lambda: nginx_client.timed("GET", "/state-1m.json")) if nginx_client else None,
-        "flask": lambda: flask_client.timed("GET", "/static/state-1m.json"),
+        FLASK: lambda: flask_client.timed("GET", "/static/state-1m.json"),
         "ours, requests": with_requests(session, server.url + path, {"Authorization": server.authorization}),
         "nginx, requests": with_requests(reference_session, f"{web.url}/state-1m.json", {}) if web else None,
     }
+    processes = {"ours": server.pids, "nginx": web.pids if web else list, FLASK: flask_app.pids}
     results: dict[str, list[float]] = {name: [] for name, fn in targets.items() if fn is not None}
+    cpu: dict[str, list[float]] = {name: [] for name in processes if name in results}
     for fn in targets.values():
         for _ in range(20 if fn is not None else 0):  # warm-up
             fn()  # type: ignore[misc]
-    cpu = 0.0
     for _ in range(LATENCY_RUNS):
         for name in results:
             fn = targets[name]
             assert fn is not None
-            before = cpu_seconds(server.pids()) if name == "ours" else 0.0
-            results[name].append(p50([_seconds(fn) for _ in range(DOWNLOADS_PER_RUN)]) * 1000)
-            if name == "ours":
-                cpu += cpu_seconds(server.pids()) - before
+            latency, used = p50_and_cpu(processes[name]() if name in processes else [], [fn] * DOWNLOADS_PER_RUN)
+            results[name].append(latency)
+            if name in cpu:
+                cpu[name].append(used)
     for closeable in (ours, nginx_client, flask_client, session, reference_session):
         if closeable is not None:
             closeable.close()
-    cpu_ms = cpu * 1000 / (LATENCY_RUNS * DOWNLOADS_PER_RUN)
-    flask_note = f"do-nothing Flask: {statistics.median(results['flask']):.2f} ms"
     nginx_requests = Stat.of(results["nginx, requests"], "ms") if web else None
     requests_cost = statistics.median(results["nginx, requests"]) - statistics.median(results["nginx"]) if web else 0.0
+    flask_cpu = Stat.of(cpu[FLASK], "ms")
     return [
         Row(
             "1 MB state download p50 (GET, keep-alive, 1 client, http.client)",
@@ -121,11 +135,21 @@ def _download_latency(server: BenchServer, web: Any, flask_app: Any) -> list[Row
             Target("<=", 2.0),
             Stat.of(results["nginx"], "ms") if web else None,
             "nginx static file",
-            notes=f"{DOWNLOADS_PER_RUN} GETs per run; server CPU {cpu_ms:.1f} ms/GET; {flask_note}",
+            notes=f"{DOWNLOADS_PER_RUN} GETs per run; {cpu_note(cpu, 'GET')}",
             extra_notes=("" if web else NO_NGINX,),
+            flask=Stat.of(results[FLASK], "ms"),
         ),
         Row(
-            "  same, measured with requests.Session",
+            "  server CPU per 1 MB GET",
+            Stat.of(cpu["ours"], "ms"),
+            Target("<=", 1.5, "value", "ms"),
+            flask_cpu,
+            FLASK,
+            notes=CPU_SOURCE,
+            flask=flask_cpu,
+        ),
+        Row(
+            "  same download p50, measured with requests.Session",
             Stat.of(results["ours, requests"], "ms"),
             None,
             nginx_requests,
@@ -147,102 +171,125 @@ def _seconds(fn: Callable[[], object]) -> float:
     return time.perf_counter() - start
 
 
-def _write_latency(server: BenchServer, web: Any, template: StateTemplate) -> Row:
-    ours, theirs = [], []
+def _write_latency(server: BenchServer, web: Any, flask_app: ReferenceApp, template: StateTemplate) -> list[Row]:
+    """p50 of 1 MB state writes (each a new serial) against nginx DAV PUTs and do-nothing Flask POSTs of the same
+    bytes, interleaved run by run; the server CPU per write."""
+    ours, theirs, floor = [], [], []
+    cpu: dict[str, list[float]] = {"ours": [], "nginx": [], FLASK: []}
     client = Client(server.url, server.authorization)
     reference = Client(web.url) if web else None
+    flask_client = Client(flask_app.url)
     serials = itertools.count(SERIAL_BASE + 1)
     bodies = [template.body(SERIAL_BASE + i) for i in range(2)]
     for i in range(10):
         _write(client, server, "write-1m", template, next(serials))
+        flask_client.timed("POST", "/sink/state-1m.json", bodies[i % 2], state_headers(bodies[i % 2]))
         if reference:
             status, _ = reference.request("PUT", "/dav/state-1m.json", bodies[i % 2])
             if status not in (201, 204):  # 201 creates the file, 204 replaces it
                 raise RuntimeError(f"nginx DAV PUT answered HTTP {status}")
-    cpu = 0.0
+    path = server.state_path("write-1m")
     for _ in range(LATENCY_RUNS):
         prepared = [template.body(next(serials)) for _ in range(WRITES_PER_RUN)]
-        headers = [state_headers(body) for body in prepared]
-        path = server.state_path("write-1m")
-        before = cpu_seconds(server.pids())
-        ours.append(p50([client.timed("POST", path, b, h) for b, h in zip(prepared, headers, strict=True)]) * 1000)
-        cpu += cpu_seconds(server.pids()) - before
+        writes = [(body, state_headers(body)) for body in prepared]
+        latency, used = p50_and_cpu(server.pids(), [partial(client.timed, "POST", path, b, h) for b, h in writes])
+        ours.append(latency)
+        cpu["ours"].append(used)
+        sink = [partial(flask_client.timed, "POST", "/sink/state-1m.json", b, h) for b, h in writes]
+        latency, used = p50_and_cpu(flask_app.pids(), sink)
+        floor.append(latency)
+        cpu[FLASK].append(used)
         if reference:
-            theirs.append(p50([reference.timed("PUT", "/dav/state-1m.json", b, expect=204) for b in prepared]) * 1000)
-    client.close()
-    if reference:
-        reference.close()
-    return Row(
-        "1 MB state write p50 (POST + Content-MD5, 1 client)",
-        Stat.of(ours, "ms"),
-        Target("<=", 3.0),
-        Stat.of(theirs, "ms") if theirs else None,
-        "nginx DAV PUT",
-        notes=(
-            f"{WRITES_PER_RUN} writes per run, each a new version (serial + 1); server CPU "
-            f"{cpu * 1000 / (LATENCY_RUNS * WRITES_PER_RUN):.1f} ms/write; ours fsyncs, nginx does not"
-            + ("" if web else "; " + NO_NGINX)
+            puts = [partial(reference.timed, "PUT", "/dav/state-1m.json", b, expect=204) for b in prepared]
+            latency, used = p50_and_cpu(web.pids(), puts)
+            theirs.append(latency)
+            cpu["nginx"].append(used)
+    for closeable in (client, reference, flask_client):
+        if closeable is not None:
+            closeable.close()
+    flask_cpu = Stat.of(cpu[FLASK], "ms")
+    return [
+        Row(
+            "1 MB state write p50 (POST + Content-MD5, 1 client)",
+            Stat.of(ours, "ms"),
+            Target("<=", 3.0),
+            Stat.of(theirs, "ms") if theirs else None,
+            "nginx DAV PUT",
+            notes=(
+                f"{WRITES_PER_RUN} writes per run, each a new version (serial + 1); {cpu_note(cpu, 'write')}; "
+                "ours fsyncs, nginx does not" + ("" if web else "; " + NO_NGINX)
+            ),
+            flask=Stat.of(floor, "ms"),
         ),
-    )
+        Row(
+            "  server CPU per 1 MB write",
+            Stat.of(cpu["ours"], "ms"),
+            Target("<=", 8.0, "value", "ms"),
+            flask_cpu,
+            FLASK,
+            notes=CPU_SOURCE + "; the do-nothing Flask handler reads the body and keeps nothing",
+            flask=flask_cpu,
+        ),
+    ]
 
 
-def _throughput(server: BenchServer, web: Any, flask_app: Any) -> list[Row]:
+def _throughput(server: BenchServer, web: Any, flask_app: ReferenceApp) -> list[Row]:
     """wrk against us, nginx and the do-nothing Flask app (1 MB), and us and Flask (10 KB), interleaved."""
     auth = {"Authorization": server.authorization}
     big_url, small_url = f"{server.url}{server.state_path('dl-1m')}", f"{server.url}{server.state_path('get-10k')}"
-    ours_big, nginx_big, flask_big, ours_small, flask_small = [], [], [], [], []
+    rates: dict[str, list[float]] = {}
+    cpu: dict[str, dict[str, list[float]]] = {"1m": {}, "10k": {}}
     problems: list[str] = []
-    cpu: dict[str, list[float]] = {}
 
-    def measure(label: str, url: str, pids: list[int], headers: dict[str, str] | None = None) -> float:
-        before = cpu_seconds(pids)
-        result = wrk(url, WRK_SECONDS, headers=headers)
-        cpu.setdefault(label, []).append((cpu_seconds(pids) - before) * 1000 / max(result.requests, 1))
+    def measure(size: str, name: str, url: str, pids: list[int], headers: dict[str, str] | None = None) -> None:
+        result, used = cpu_while(pids, lambda: wrk(url, WRK_SECONDS, headers=headers))
+        rates.setdefault(f"{name} {size}", []).append(result.requests_per_second)
+        cpu[size].setdefault(name, []).append(used * 1000 / max(result.requests, 1))
         if result.non_2xx or result.socket_errors:
             problems.append(f"{url.rsplit('/', 1)[-1]}: {result.non_2xx} non-2xx, errors: {result.socket_errors}")
-        return result.requests_per_second
 
     for _ in range(WRK_RUNS):
-        ours_big.append(measure("ours 1m", big_url, server.pids(), auth))
+        measure("1m", "ours", big_url, server.pids(), auth)
         if web:
-            nginx_big.append(measure("nginx 1m", f"{web.url}/state-1m.json", web.pids()))
-        flask_big.append(measure("flask 1m", f"{flask_app.url}/static/state-1m.json", flask_app.pids()))
-        ours_small.append(measure("ours 10k", small_url, server.pids(), auth))
-        flask_small.append(measure("flask 10k", f"{flask_app.url}/static/state-10k.json", flask_app.pids()))
+            measure("1m", "nginx", f"{web.url}/state-1m.json", web.pids())
+        measure("1m", FLASK, f"{flask_app.url}/static/state-1m.json", flask_app.pids())
+        measure("10k", "ours", small_url, server.pids(), auth)
+        measure("10k", FLASK, f"{flask_app.url}/static/state-10k.json", flask_app.pids())
 
-    def cpu_note(*labels: str) -> str:
-        return "server CPU/request: " + ", ".join(
-            f"{label.split()[0]} {statistics.median(cpu[label]):.2f} ms" for label in labels if label in cpu
-        )
-
-    nginx_stat = Stat.of(nginx_big, "req/s") if nginx_big else None
+    nginx_stat = Stat.of(rates["nginx 1m"], "req/s") if web else None
+    flask_big, flask_small = Stat.of(rates[f"{FLASK} 1m"], "req/s"), Stat.of(rates[f"{FLASK} 10k"], "req/s")
+    ours_small = Stat.of(rates["ours 10k"], "req/s")
     wrk_note = f"wrk -c8 -t2 -d{WRK_SECONDS}s"
+    flask_share = f"do-nothing Flask / nginx {flask_big.median / nginx_stat.median:.2f}" if nginx_stat else NO_NGINX
     problem_note = ("wrk saw failures: " + "; ".join(problems[:3])) if problems else ""
     return [
         Row(
             "1 MB state download throughput (wrk -c8)",
-            Stat.of(ours_big, "req/s"),
+            Stat.of(rates["ours 1m"], "req/s"),
             Target(">=", 0.35),
             nginx_stat,
             "nginx static file",
-            notes=wrk_note + ("" if web else "; " + NO_NGINX),
-            extra_notes=(cpu_note("ours 1m", "flask 1m", "nginx 1m"), problem_note),
-        ),
-        Row(
-            "  do-nothing Flask handler, same 1 MB (wrk -c8)",
-            Stat.of(flask_big, "req/s"),
-            None,
-            nginx_stat,
-            "nginx static file",
-            notes="the floor of Flask + gunicorn (spec: 0.46 of nginx)" if web else NO_NGINX,
+            notes=f"{wrk_note}; {flask_share}",
+            extra_notes=(cpu_note(cpu["1m"], "request"), problem_note),
+            flask=flask_big,
         ),
         Row(
             "10 KB state GET throughput (wrk -c8)",
-            Stat.of(ours_small, "req/s"),
+            ours_small,
             Target(">=", 1000, "value", "req/s"),
-            Stat.of(flask_small, "req/s"),
-            "do-nothing Flask",
+            flask_small,
+            FLASK,
             notes=wrk_note + "; Basic auth with an API token",
-            extra_notes=(cpu_note("ours 10k", "flask 10k"),),
+            extra_notes=(cpu_note(cpu["10k"], "request"),),
+            flask=flask_small,
+        ),
+        Row(
+            "  same 10 KB GET throughput / do-nothing Flask",
+            ours_small,
+            Target(">=", 0.5),
+            flask_small,
+            FLASK,
+            notes="the second target of the same measurement",
+            flask=flask_small,
         ),
     ]

@@ -1,5 +1,6 @@
-"""TFC API: workspace listing with 10,000 workspaces in one organization, GET workspace, and 1 MB state version
-create + download at concurrency 1 and 8, against a live gunicorn server (``python -m bench tfc_api``)."""
+"""TFC API: workspace listing with 10,000 workspaces in one organization, GET workspace at 1 and 8 clients (beside a
+do-nothing Flask handler returning the same document), and 1 MB state version create + download at concurrency 1
+and 8, against a live gunicorn server (``python -m bench tfc_api``)."""
 
 from __future__ import annotations
 
@@ -10,11 +11,13 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 
-from bench.clients import Client, StateTemplate, p50, terraform_state
-from bench.report import Row, Stat, Target, render_table
-from bench.servers import ORG, BenchServer, statesman
+from bench.clients import Client, StateTemplate, p50, run_threads, terraform_state
+from bench.report import Row, Stat, Target, cpu_note, render_table
+from bench.servers import ORG, BenchServer, ReferenceApp, cpu_while, reference_app, statesman
 from tests.live_server import REPO_ROOT
 
 WORKSPACES = 10_000
@@ -22,8 +25,14 @@ LIST_SAMPLES = 200
 RUNS = 3
 STATE_SIZE = 1024 * 1024
 CYCLES_PER_THREAD = 12
+WARM_UP = 5
+CLIENTS = 8
+CONCURRENT_SECONDS = 3.0
 API = "/api/v2"
 JSONAPI = {"Content-Type": "application/vnd.api+json"}
+WORKSPACE_PATH = f"{API}/organizations/{ORG}/workspaces/app-00042"
+FLASK = "do-nothing Flask"
+FLASK_DOCUMENT = "/json/workspace.json"
 
 # Bulk-inserts the workspaces through the models in one process (10,000 API calls would dominate the run time).
 _POPULATE = """
@@ -49,7 +58,12 @@ def run() -> list[Row]:
         client = Client(server.url, f"Bearer {server.token}")
         try:
             rows = list_rows(client)
-            rows.append(get_workspace_row(client))
+            status, document = client.request("GET", WORKSPACE_PATH)
+            if status != 200:
+                raise RuntimeError(f"GET {WORKSPACE_PATH}: HTTP {status}: {document[:300]!r}")
+            # the do-nothing handler encodes a document of the same shape and size: our own
+            with reference_app({"workspace.json": document}) as flask_app:
+                rows += get_workspace_rows(server, client, flask_app, len(document))
         finally:
             client.close()
         template = terraform_state(STATE_SIZE)
@@ -72,8 +86,8 @@ def populate(server: BenchServer) -> None:
 
 
 def latencies(client: Client, path: str, samples: int) -> list[float]:
-    """Milliseconds per request (after a short warm-up)."""
-    for _ in range(5):
+    """Milliseconds per request (after ``WARM_UP`` requests)."""
+    for _ in range(WARM_UP):
         client.timed("GET", path)
     return [client.timed("GET", path) * 1000 for _ in range(samples)]
 
@@ -86,23 +100,27 @@ def percentile(samples: list[float], fraction: float) -> float:
 def list_rows(client: Client) -> list[Row]:
     """p50 (target) and p95 (info) of three listings, each measured in ``RUNS`` runs."""
     cases = [
-        ("page of 20", f"{API}/organizations/{ORG}/workspaces?page[size]=20&page[number]=7", True),
-        ("page of 100", f"{API}/organizations/{ORG}/workspaces?page[size]=100&page[number]=7", False),
+        (
+            "page of 20",
+            f"{API}/organizations/{ORG}/workspaces?page[size]=20&page[number]=7",
+            Target("<=", 5, "value", "ms"),
+        ),
+        ("page of 100", f"{API}/organizations/{ORG}/workspaces?page[size]=100&page[number]=7", None),
         (
             "search[name]=app- (5,000 match), page of 20",
             f"{API}/organizations/{ORG}/workspaces?search[name]=app-",
-            True,
+            Target("<=", 20, "value", "ms"),
         ),
     ]
     rows = []
-    for label, path, targeted in cases:
+    for label, path, target in cases:
         runs = [latencies(client, path, LIST_SAMPLES) for _ in range(RUNS)]
         metric = f"list workspaces ({WORKSPACES:,} in org), {label}"
         rows.append(
             Row(
                 f"{metric}: p50",
                 Stat.of([p50(r) for r in runs], "ms"),
-                Target("<=", 20, "value", "ms") if targeted else None,
+                target,
                 notes=f"{LIST_SAMPLES} sequential requests per run, 1 client; SQLite metadata",
             )
         )
@@ -110,10 +128,94 @@ def list_rows(client: Client) -> list[Row]:
     return rows
 
 
-def get_workspace_row(client: Client) -> Row:
-    path = f"{API}/organizations/{ORG}/workspaces/app-00042"
-    runs = [p50(latencies(client, path, LIST_SAMPLES)) for _ in range(RUNS)]
-    return Row("GET workspace (TFC API) p50, 1 client", Stat.of(runs, "ms"), Target("<=", 3, "value", "ms"))
+def get_workspace_rows(server: BenchServer, client: Client, flask_app: ReferenceApp, size: int) -> list[Row]:
+    """GET workspace p50 with 1 client (the target: a multiple of the do-nothing Flask GET of the same document),
+    then p50 and requests/s with ``CLIENTS`` threads; ours and the reference run by run."""
+    floor = Client(flask_app.url)
+    single: dict[str, list[float]] = {"ours": [], FLASK: []}
+    cpu: dict[str, list[float]] = {"ours": [], FLASK: []}
+    latencies(floor, FLASK_DOCUMENT, LIST_SAMPLES)  # its first requests import and build what Flask needs lazily
+    for _ in range(RUNS):
+        for name, side, path, pids in (
+            ("ours", client, WORKSPACE_PATH, server.pids),
+            (FLASK, floor, FLASK_DOCUMENT, flask_app.pids),
+        ):
+            samples, used = cpu_while(pids(), partial(latencies, side, path, LIST_SAMPLES))
+            single[name].append(p50(samples))
+            cpu[name].append(used * 1000 / (LIST_SAMPLES + WARM_UP))
+    _, reference_document = floor.request("GET", FLASK_DOCUMENT)
+    floor.close()
+    ours = Concurrent(server.url, f"Bearer {server.token}", WORKSPACE_PATH, server.pids)
+    theirs = Concurrent(flask_app.url, None, FLASK_DOCUMENT, flask_app.pids)
+    for number in range(RUNS + 1):  # run 0 warms up every worker
+        for load in (ours, theirs):
+            load.run(CLIENTS, CONCURRENT_SECONDS if number else 1.0, counted=bool(number))
+    flask_single = Stat.of(single[FLASK], "ms")
+    sizes = f"document {size:,} bytes (do-nothing Flask: {len(reference_document):,})"
+    return [
+        Row(
+            "GET workspace (TFC API) p50, 1 client",
+            Stat.of(single["ours"], "ms"),
+            Target("<=", 2.5),
+            flask_single,
+            FLASK,
+            notes=f"{LIST_SAMPLES} sequential requests per run; {sizes}; {cpu_note(cpu, 'request')}",
+            flask=flask_single,
+        ),
+        *ours.rows(theirs),
+    ]
+
+
+@dataclass
+class Concurrent:
+    """``GET path`` from many client threads for a fixed time: each counted run's p50, requests/s and CPU."""
+
+    url: str
+    authorization: str | None
+    path: str
+    pids: Callable[[], list[int]]
+    p50s: list[float] = field(default_factory=list)
+    rates: list[float] = field(default_factory=list)
+    cpu_ms: list[float] = field(default_factory=list)
+    failures: int = 0
+
+    def run(self, threads: int, seconds: float, counted: bool = True) -> None:
+        samples: list[float] = []
+
+        def get(client: object) -> None:
+            assert isinstance(client, Client)
+            samples.append(client.timed("GET", self.path) * 1000)
+
+        def connect(_: int) -> Client:
+            return Client(self.url, self.authorization)
+
+        result, used = cpu_while(self.pids(), lambda: run_threads(threads, seconds, connect, get))
+        if counted:
+            self.p50s.append(p50(samples))
+            self.rates.append(result.rate)
+            self.cpu_ms.append(used * 1000 / max(result.operations, 1))
+            self.failures += result.failures
+
+    def rows(self, floor: Concurrent) -> list[Row]:
+        """Our p50 and requests/s rows, each against ``floor`` (the do-nothing Flask side)."""
+        label = f"GET workspace (TFC API), {CLIENTS} client threads"
+        cpu = {"ours": self.cpu_ms, FLASK: floor.cpu_ms}
+        failed = f"{self.failures + floor.failures} failed requests" if self.failures + floor.failures else ""
+        flask_p50, flask_rate = Stat.of(floor.p50s, "ms"), Stat.of(floor.rates, "req/s")
+        return [
+            Row(f"{label}: p50", Stat.of(self.p50s, "ms"), None, flask_p50, FLASK, flask=flask_p50),
+            Row(
+                f"{label}: requests/s",
+                Stat.of(self.rates, "req/s"),
+                None,
+                flask_rate,
+                FLASK,
+                notes=f"{CONCURRENT_SECONDS:.0f} s per run, a keep-alive connection per thread; "
+                f"{cpu_note(cpu, 'request')}",
+                extra_notes=(failed,),
+                flask=flask_rate,
+            ),
+        ]
 
 
 @dataclass
