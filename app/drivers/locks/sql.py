@@ -106,6 +106,9 @@ class SqlLockDriver:
         with self._translated():
             for _ in range(_RACE_RETRIES):
                 with self.engine.begin() as conn:
+                    released = self._delete_held(conn, key, lock_id) if lock_id is not None else None
+                    if released is not None:
+                        return released  # the common unlock: one statement
                     holder = self._select(conn, key)
                     if holder is None:
                         return None
@@ -133,6 +136,19 @@ class SqlLockDriver:
             sa.select(t.c.lock_id, t.c.info, t.c.created_at, t.c.expires_at).where(t.c.lock_key == key)
         ).first()
         return HeldLock(found.lock_id, found.info, found.created_at, found.expires_at) if found else None
+
+    def _delete_held(self, conn: sa.Connection, key: str, lock_id: str) -> HeldLock | None:
+        """Delete the lock when ``lock_id`` holds it and return it, in one statement where the database can
+        (``DELETE ... RETURNING``); None when it did not hold it, or the database cannot (MySQL)."""
+        if not conn.dialect.delete_returning:
+            return None
+        t = self.table
+        found = conn.execute(
+            sa.delete(t)
+            .where(t.c.lock_key == key, t.c.lock_id == lock_id)
+            .returning(t.c.info, t.c.created_at, t.c.expires_at)
+        ).first()
+        return HeldLock(lock_id, found.info, found.created_at, found.expires_at) if found else None
 
     def _delete(self, conn: sa.Connection, key: str, lock_id: str) -> bool:
         t = self.table
