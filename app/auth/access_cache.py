@@ -23,6 +23,7 @@ from typing import Any
 from flask import Flask, current_app, has_app_context
 from sqlalchemy import event, inspect
 from sqlalchemy.orm import ORMExecuteState, Session, make_transient_to_detached
+from sqlalchemy.orm.util import identity_key
 
 from app.core import policy
 from app.core.ttl_cache import TtlCache
@@ -85,7 +86,7 @@ def forget_access() -> None:
 def cached_org(ref: str, load: Callable[[str], Organization | None]) -> Organization | None:
     """The organization ``ref`` names, from memory when it was found within the bound, else from ``load``.
 
-    The remembered copy joins the current session without a query (``merge(load=False)``).
+    The remembered copy joins the current session without a query.
     """
     cache = _cache()
     if cache is None:
@@ -100,10 +101,14 @@ def cached_org(ref: str, load: Callable[[str], Organization | None]) -> Organiza
 
 
 def _attached(columns: dict[str, Any]) -> Organization:
+    """A copy of the remembered row in the current session, as if just loaded (the session's own, if it has one)."""
+    present = db.session.identity_map.get(identity_key(Organization, columns["id"]))
+    if isinstance(present, Organization):
+        return present
     copy = Organization(**columns)
     make_transient_to_detached(copy)
-    merged: Organization = db.session.merge(copy, load=False)
-    return merged
+    db.session.add(copy)
+    return copy
 
 
 def cached_membership(org_id: str, user_id: str, load: Callable[[], Standing]) -> Standing:

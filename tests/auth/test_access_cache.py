@@ -125,3 +125,23 @@ def test_another_process_change_applies_within_the_bound(
     time.sleep(bound + 0.1)
     assert remembered == 200  # served from memory inside the bound: the documented staleness, and no more
     assert client.get("/state/acme/app", headers=basic(seeded)).status_code == 403
+
+
+def test_writes_and_locks_that_touch_no_permission_row_forget_nothing(
+    app: Flask, client: FlaskClient, seeded: str, sql_statements: list[str]
+) -> None:
+    """The remembered organization joins each session clean: committing a state write or a lock must not look like
+    a change to it (which would empty the memory on every write)."""
+    admin = make_token(app)
+    assert client.get("/state/acme/app", headers=basic(admin)).status_code == 200
+    next_state = json.dumps({"version": 4, "serial": 2, "lineage": "cache", "outputs": {}, "resources": []})
+    assert client.post("/state/acme/app", data=next_state, headers=basic(admin)).status_code == 200
+    lock = json.dumps(
+        {"ID": "l1", "Operation": "apply", "Info": "", "Who": "w", "Version": "1", "Created": "", "Path": ""}
+    )
+    assert client.open("/state/acme/app", method="LOCK", data=lock, headers=basic(admin)).status_code == 200
+    assert client.open("/state/acme/app", method="UNLOCK", data=lock, headers=basic(admin)).status_code == 200
+    sql_statements.clear()
+    assert client.get("/state/acme/app", headers=basic(admin)).status_code == 200
+    assert permission_reads(sql_statements) == []
+    assert not [s for s in sql_statements if s.startswith("UPDATE organizations")]
