@@ -38,8 +38,7 @@ def record_event(
         "detail": detail,
         "request_id": current_request_id.get(),
     }
-    with db.session.no_autoflush:
-        db.session.execute(_INSERT, values)
+    db.session.connection().execute(_INSERT, values)  # the session's transaction, without autoflush or ORM events
     if commit:
         db.session.commit()
 

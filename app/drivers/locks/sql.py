@@ -46,6 +46,7 @@ class SqlLockDriver:
         self.table = table
         self.name = name
         self.ttl = ttl
+        self._statements = _Statements(table, engine.dialect.name)
 
     @classmethod
     def local_from_config(cls, config: Config) -> SqlLockDriver:
@@ -73,16 +74,6 @@ class SqlLockDriver:
             raise
         return cls(engine, table, "postgres", ttl)
 
-    def _insert_ignoring_conflict(self, values: dict[str, Any]) -> Any:
-        dialect = self.engine.dialect.name
-        if dialect == "postgresql":
-            return postgresql.insert(self.table).values(**values).on_conflict_do_nothing()
-        if dialect == "sqlite":
-            return sqlite.insert(self.table).values(**values).on_conflict_do_nothing()
-        if dialect in ("mysql", "mariadb"):
-            return mysql.insert(self.table).values(**values).prefix_with("IGNORE")
-        raise NotImplementedError(f"SQL locks do not support {dialect}")
-
     def acquire(self, key: str, lock_id: str, info: str) -> HeldLock:
         now = utcnow()
         expires = now + self.ttl if self.ttl else None
@@ -90,7 +81,7 @@ class SqlLockDriver:
         with self._translated():
             for _ in range(_RACE_RETRIES):
                 with self.engine.begin() as conn:
-                    if conn.execute(self._insert_ignoring_conflict(row)).rowcount == 1:
+                    if conn.execute(self._statements.insert, row).rowcount == 1:
                         return HeldLock(lock_id, info, now, expires)
                     holder = self._select(conn, key)
                     if holder is None:
@@ -131,10 +122,7 @@ class SqlLockDriver:
         self.engine.dispose()
 
     def _select(self, conn: sa.Connection, key: str) -> HeldLock | None:
-        t = self.table
-        found = conn.execute(
-            sa.select(t.c.lock_id, t.c.info, t.c.created_at, t.c.expires_at).where(t.c.lock_key == key)
-        ).first()
+        found = conn.execute(self._statements.select, {"key": key}).first()
         return HeldLock(found.lock_id, found.info, found.created_at, found.expires_at) if found else None
 
     def _delete_held(self, conn: sa.Connection, key: str, lock_id: str) -> HeldLock | None:
@@ -142,17 +130,11 @@ class SqlLockDriver:
         (``DELETE ... RETURNING``); None when it did not hold it, or the database cannot (MySQL)."""
         if not conn.dialect.delete_returning:
             return None
-        t = self.table
-        found = conn.execute(
-            sa.delete(t)
-            .where(t.c.lock_key == key, t.c.lock_id == lock_id)
-            .returning(t.c.info, t.c.created_at, t.c.expires_at)
-        ).first()
+        found = conn.execute(self._statements.delete_returning, {"key": key, "lock_id": lock_id}).first()
         return HeldLock(lock_id, found.info, found.created_at, found.expires_at) if found else None
 
     def _delete(self, conn: sa.Connection, key: str, lock_id: str) -> bool:
-        t = self.table
-        return bool(conn.execute(sa.delete(t).where(t.c.lock_key == key, t.c.lock_id == lock_id)).rowcount)
+        return bool(conn.execute(self._statements.delete, {"key": key, "lock_id": lock_id}).rowcount)
 
     @staticmethod
     def _expired(holder: HeldLock, now: datetime) -> bool:
@@ -160,6 +142,30 @@ class SqlLockDriver:
 
     def _translated(self) -> AbstractContextManager[None]:
         return _translate_errors(f"{self.name} lock")
+
+
+class _Statements:
+    """The driver's statements, built once with bound parameters: building one cost more than running it."""
+
+    def __init__(self, t: sa.Table, dialect: str) -> None:
+        held = sa.and_(t.c.lock_key == sa.bindparam("key"), t.c.lock_id == sa.bindparam("lock_id"))
+        self.insert = _insert_ignoring_conflict(t, dialect)
+        self.select = sa.select(t.c.lock_id, t.c.info, t.c.created_at, t.c.expires_at).where(
+            t.c.lock_key == sa.bindparam("key")
+        )
+        self.delete = sa.delete(t).where(held)
+        self.delete_returning = sa.delete(t).where(held).returning(t.c.info, t.c.created_at, t.c.expires_at)
+
+
+def _insert_ignoring_conflict(t: sa.Table, dialect: str) -> Any:
+    """An INSERT of one lock row (values bound at execution) that does nothing when the key is taken."""
+    if dialect == "postgresql":
+        return postgresql.insert(t).on_conflict_do_nothing()
+    if dialect == "sqlite":
+        return sqlite.insert(t).on_conflict_do_nothing()
+    if dialect in ("mysql", "mariadb"):
+        return mysql.insert(t).prefix_with("IGNORE")
+    raise NotImplementedError(f"SQL locks do not support {dialect}")
 
 
 @contextmanager
