@@ -3,7 +3,9 @@ connection crosses the fork. The master closes what it opened while loading, and
 
 from __future__ import annotations
 
+import json
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,9 +17,13 @@ from flask.testing import FlaskClient
 from app import reopen_after_fork
 from app.extensions import db, drivers
 from tests.factories import basic
-from tests.live_server import LiveServer, start_server
+from tests.fake_vault import ROOT_TOKEN, FakeVault
+from tests.live_server import LiveServer, free_port, server_environment, start_server
 
-STATE = b'{"version": 4, "serial": 1, "lineage": "forked", "outputs": {}, "resources": []}'
+
+def state(serial: int) -> bytes:
+    """A minimal Terraform state with ``serial``."""
+    return json.dumps({"version": 4, "serial": serial, "lineage": "forked", "outputs": {}, "resources": []}).encode()
 
 
 def test_a_forked_worker_gets_drivers_of_its_own_and_still_serves(app: Flask, client: FlaskClient) -> None:
@@ -69,10 +75,12 @@ def server(tmp_path: Path) -> Iterator[LiveServer]:
 
 
 @pytest.mark.e2e
-def test_the_master_keeps_no_database_file_open_and_each_worker_opens_its_own(server: LiveServer) -> None:
+def test_the_master_keeps_no_database_file_open_and_the_workers_open_their_own(server: LiveServer) -> None:
     auth = basic(server.create_token())
     for _ in range(8):  # new connections each time, so that both workers serve some
-        assert requests.post(f"{server.url}/state/acme/prod", data=STATE, headers=auth, timeout=30).status_code == 200
+        assert (
+            requests.post(f"{server.url}/state/acme/prod", data=state(1), headers=auth, timeout=30).status_code == 200
+        )
     database = str(server.data_dir / "taco.db")
     assert server.process is not None
     master = server.process.pid  # the launcher execs gunicorn in place
@@ -80,3 +88,33 @@ def test_the_master_keeps_no_database_file_open_and_each_worker_opens_its_own(se
     workers = children(master)
     assert len(workers) == 2
     assert any(database in open_files(worker) for worker in workers)
+
+
+@pytest.mark.e2e
+@pytest.mark.slow
+def test_workers_renew_their_vault_token_themselves(tmp_path: Path) -> None:
+    # The master's renewal thread stops when it closes its drivers, and threads do not survive a fork: only
+    # clients the workers build for themselves keep a short-lived token alive.
+    ttl = 5
+    with FakeVault() as vault:
+        vault.create_transit_key("transit", "states")
+        data_dir = tmp_path / "server"
+        data_dir.mkdir()
+        port = free_port()
+        settings = {"KMS_BACKEND": "transit", "KMS_TRANSIT_KEY": "states", "VAULT_ADDR": vault.url}
+        env = server_environment(data_dir, port, 2, {**settings, "VAULT_TOKEN": ROOT_TOKEN})
+        live = LiveServer(data_dir, port, env, data_dir / "server.log")
+        live.flask("db", "upgrade")
+        vault.add_token("short-lived", ttl=ttl, renewable=True)
+        live.env["VAULT_TOKEN"] = "short-lived"
+        live.start()
+        try:
+            auth = basic(live.create_token())
+            url = f"{live.url}/state/acme/prod"
+            assert requests.post(url, data=state(1), headers=auth, timeout=30).status_code == 200
+            time.sleep(3 * ttl)
+            for serial in (2, 3, 4, 5):  # new connections: both workers write, each asking Transit for a data key
+                assert requests.post(url, data=state(serial), headers=auth, timeout=30).status_code == 200
+        finally:
+            live.stop()
+        assert vault.count("POST", "/v1/auth/token/renew-self") >= 2
