@@ -6,6 +6,7 @@ import logging
 import os
 import re
 import uuid
+from dataclasses import replace
 from pathlib import Path
 
 import click
@@ -15,7 +16,7 @@ from flask.wrappers import Response
 from app.auth.oidc_jwt import JwtVerifier
 from app.core.request_context import RequestIdFilter, current_request_id
 from app.drivers import Drivers
-from app.extensions import Services, db, install_services, migrate
+from app.extensions import Services, db, drivers, install_services, migrate, services
 from app.web.error_pages import register_error_handlers
 from config import Config, ConfigError, load_config
 from config.dev_secrets import ensure_development_secrets
@@ -96,6 +97,28 @@ def init_drivers(app: Flask, config: Config) -> None:
     """Build the storage, lock and encryption drivers once; an unknown or unusable one stops start-up."""
     verifier = JwtVerifier(config.jwt_issuer_url, config.jwt_audience) if config.jwt_issuer_url else None
     install_services(app, Services(config=config, drivers=Drivers.from_config(config), jwt=verifier))
+
+
+def close_connections(app: Flask) -> None:
+    """Close the database pools and the drivers of ``app`` (their connections, clients and threads)."""
+    with app.app_context():
+        for engine in db.engines.values():
+            engine.dispose()
+        drivers().close()
+
+
+def reopen_after_fork(app: Flask) -> None:
+    """Give a process forked from the one that built ``app`` (gunicorn's ``preload_app``) connections of its own.
+
+    Connections, clients and the threads that renew their credentials cannot be shared by two processes, so the
+    drivers are built again from the same configuration. The parent's pooled connections are dropped without being
+    closed, as SQLAlchemy advises after a fork: closing them here would end the parent's sessions.
+    """
+    with app.app_context():
+        for engine in db.engines.values():
+            engine.dispose(close=False)
+        built = services()
+    install_services(app, replace(built, drivers=Drivers.from_config(built.config)))
 
 
 def init_sign_in(app: Flask, config: Config) -> None:

@@ -13,13 +13,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from authlib.integrations.base_client.errors import OAuthError
-from authlib.integrations.flask_client import OAuth
-from authlib.oidc.core import IDToken
 from flask import Flask, current_app
-from joserfc.errors import JoseError
 from werkzeug.wrappers import Response
 
 from app.core.errors import NotFound
@@ -28,6 +24,10 @@ from app.models import Organization, User
 from app.repositories.orgs import get_org_by_name, join_org, list_member_orgs
 from app.repositories.users import ensure_user, set_email
 from config import Config
+
+# Authlib (with requests and joserfc under it) is imported where sign-in is used: most servers never configure it.
+if TYPE_CHECKING:
+    from authlib.integrations.flask_client import OAuth
 
 log = logging.getLogger("statesman.auth.oidc")
 
@@ -63,6 +63,8 @@ def init_app(app: Flask, config: Config) -> None:
     logging.getLogger("authlib").setLevel(logging.WARNING)
     if not config.oidc_enabled:
         return
+    from authlib.integrations.flask_client import OAuth
+
     app.config.update(
         SECRET_KEY=config.secret_key,
         SESSION_COOKIE_NAME=SESSION_COOKIE,
@@ -106,8 +108,11 @@ def _client() -> Any:
 
 def start_sign_in(callback_url: str) -> Response:
     """The redirect to the identity provider; Authlib keeps state, nonce and verifier in the session."""
+    client = _client()
+    from authlib.integrations.base_client.errors import OAuthError
+
     try:
-        response: Response = _client().authorize_redirect(callback_url)
+        response: Response = client.authorize_redirect(callback_url)
     except (OSError, ValueError, OAuthError) as exc:
         log.warning("identity provider discovery failed: %s", type(exc).__name__)
         raise ProviderUnreachable("the identity provider cannot be reached; try again later") from None
@@ -133,6 +138,8 @@ def verify_id_token(id_token: str) -> Identity:
     ``exp``, ``iat``, ``sub``; ``IDToken`` because there is no authorization request whose nonce could be compared.
     """
     client = _client()
+    from authlib.oidc.core import IDToken
+
     with _checked_answer():
         claims = client.parse_id_token(
             {"id_token": id_token},
@@ -164,6 +171,9 @@ def _claims_options(client: Any) -> dict[str, Any]:
 @contextmanager
 def _checked_answer() -> Iterator[None]:
     """Turn what Authlib and joserfc raise about the provider's answer into ``SignInFailed`` (safe to show)."""
+    from authlib.integrations.base_client.errors import OAuthError
+    from joserfc.errors import JoseError
+
     try:
         yield
     except SignInFailed:

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import jwt
-import requests
 
 from app.core.errors import BackendUnavailable, Unauthenticated
 
@@ -80,6 +79,8 @@ class JwtVerifier:
             return self._jwks
 
     def _discover_jwks_uri(self) -> str:
+        import requests  # only servers with JWT authentication configured need it
+
         url = f"{self.issuer}/.well-known/openid-configuration"
         try:
             response = requests.get(url, timeout=HTTP_TIMEOUT_SECONDS)

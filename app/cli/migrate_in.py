@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 import click
 from flask.cli import AppGroup
@@ -20,13 +20,16 @@ from app.cli.admin import _actor, _domain_errors
 from app.core.clock import utcnow
 from app.core.errors import Conflict, DecryptionFailed, InvalidInput, LockConflict, StatesmanError
 from app.core.statefile import StateBody
-from app.drivers.kms.vault_client import VaultClient
-from app.drivers.sources import http_backend, opentaco
-from app.drivers.sources.blobs import BlobSource, open_blobs
 from app.extensions import config
 from app.models import Organization, Workspace
 from app.repositories import orgs, state_versions, workspaces
 from config import ConfigError
+
+# The sources (boto3, psycopg2, hvac under them) are imported by the commands that read them: every app registers
+# these commands, and a server process never runs them.
+if TYPE_CHECKING:
+    from app.drivers.sources import http_backend
+    from app.drivers.sources.blobs import BlobSource
 
 import_cli = AppGroup("import-from", help="Import states from the servers Statesman replaces.")
 
@@ -222,6 +225,8 @@ def import_http_backend(
     The backend stored states under hashes of their names, so only the states listed in --entries are found; ids
     left over are reported as unmatched. Vault settings come from VAULT_ADDR and VAULT_TOKEN (or Kubernetes auth).
     """
+    from app.drivers.sources import http_backend
+
     listed = http_backend.parse_entries(entries.read(), password)
     targets = [(org_name or entry.project, entry.name, entry) for entry in listed]
     _refuse_duplicates([(org, name) for org, name, _ in targets])
@@ -266,6 +271,9 @@ def _stored_candidate(states: http_backend.StateSource, state_id: str, decryptor
 def _decryptor(
     aes_key: str | None, vault_kv: str | None, vault_transit: str | None, transit_mount: str
 ) -> Iterator[http_backend.Decryptor]:
+    from app.drivers.kms.vault_client import VaultClient
+    from app.drivers.sources import http_backend
+
     chosen = [
         flag
         for flag, value in (("--aes-key", aes_key), ("--vault-kv", vault_kv), ("--vault-transit", vault_transit))
@@ -332,6 +340,9 @@ def _refuse_duplicates(targets: list[tuple[str, str]]) -> None:
 @_domain_errors
 def import_opentaco(source: str, database: str, org_map: tuple[str, ...], dry_run: bool) -> None:
     """Import OpenTaco Statesman's units as workspaces, each with its versions in order and the current state last."""
+    from app.drivers.sources import opentaco
+    from app.drivers.sources.blobs import open_blobs
+
     names = opentaco.read_names(database)
     org_names = {**names.orgs, **_parse_org_map(org_map)}
     blobs = open_blobs(source, config())

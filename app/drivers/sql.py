@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-import psycopg2.extensions
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.dialects import mysql
@@ -88,6 +87,9 @@ def _parse_url(value: str) -> sa.URL | None:
 
 
 def _url_from_dsn(dsn: str) -> sa.URL | None:
+    # libpq's own parser; imported here because every process loads this module and most never use PostgreSQL.
+    import psycopg2.extensions
+
     try:
         params = psycopg2.extensions.parse_dsn(dsn)
     except psycopg2.ProgrammingError:

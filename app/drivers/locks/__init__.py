@@ -1,20 +1,45 @@
-"""Lock drivers and their registry (``LOCK_BACKEND``)."""
+"""Lock drivers and their registry (``LOCK_BACKEND``).
+
+Each registry entry imports its driver's module when it is chosen, so the redis client library is loaded only by
+servers that lock in Redis.
+"""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from app.drivers import build_from_registry
-from app.drivers.locks.base import LockDriver
-from app.drivers.locks.memory import MemoryLockDriver
-from app.drivers.locks.redis import RedisLockDriver
-from app.drivers.locks.sql import SqlLockDriver
 from config import Config
 
-LOCK_DRIVERS = {
-    "local": SqlLockDriver.local_from_config,
-    "redis": RedisLockDriver.from_config,
-    "postgres": SqlLockDriver.postgres_from_config,
-    "memory": MemoryLockDriver.from_config,
-}
+if TYPE_CHECKING:
+    from app.drivers.locks.base import LockDriver
+
+
+def _local(config: Config) -> LockDriver:
+    from app.drivers.locks.sql import SqlLockDriver
+
+    return SqlLockDriver.local_from_config(config)
+
+
+def _redis(config: Config) -> LockDriver:
+    from app.drivers.locks.redis import RedisLockDriver
+
+    return RedisLockDriver.from_config(config)
+
+
+def _postgres(config: Config) -> LockDriver:
+    from app.drivers.locks.sql import SqlLockDriver
+
+    return SqlLockDriver.postgres_from_config(config)
+
+
+def _memory(config: Config) -> LockDriver:
+    from app.drivers.locks.memory import MemoryLockDriver
+
+    return MemoryLockDriver.from_config(config)
+
+
+LOCK_DRIVERS = {"local": _local, "redis": _redis, "postgres": _postgres, "memory": _memory}
 
 
 def build_lock_driver(config: Config) -> LockDriver:
