@@ -11,9 +11,7 @@ Not a benchmark module (no ``run()``): a profiler slows the server, so its numbe
 from __future__ import annotations
 
 import argparse
-import base64
 import contextlib
-import hashlib
 import json
 import shutil
 import subprocess
@@ -128,46 +126,19 @@ def tfc_list(server: BenchServer) -> Load:
 
 
 def cloud_write(server: BenchServer) -> Load:
-    """Terraform 1.6+: create the state version with its hashes, then PUT the state and the JSON state."""
-    client = Client(server.url, f"Bearer {server.token}")
-    body = json.dumps({"data": {"type": "workspaces", "attributes": {"name": "cloud-write"}}}).encode()
-    status, data = client.request("POST", f"{API}/organizations/{ORG}/workspaces", body, JSONAPI)
-    if status != 201:
-        raise RuntimeError(f"create workspace: HTTP {status}: {data[:300]!r}")
-    workspace_id = json.loads(data)["data"]["id"]
-    client.timed("POST", f"{API}/workspaces/{workspace_id}/actions/lock", b'{"reason":"profile"}', JSONAPI)
-    template = terraform_state(1024 * KIB)
-    serials = iter(range(SERIAL_BASE, 10 * SERIAL_BASE))
+    """Terraform 1.6+ through the cloud block: the cycle of ``bench.cloud_block`` (create, two uploads, re-read)."""
+    from bench.cloud_block import CloudWriter
+
+    writer = CloudWriter.start(server, terraform_state(1024 * KIB))
 
     def load(seconds: float) -> int:
         deadline, done = time.monotonic() + seconds, 0
         while time.monotonic() < deadline:
-            state = template.body(next(serials))
-            _cloud_cycle(client, workspace_id, state, template.lineage)
+            writer.cycle()
             done += 1
         return done
 
     return load
-
-
-def _cloud_cycle(client: Client, workspace_id: str, state: bytes, lineage: str) -> None:
-    serial = json.loads(state)["serial"]
-    attributes = {
-        "serial": serial,
-        "md5": hashlib.md5(state, usedforsecurity=False).hexdigest(),
-        "lineage": lineage,
-        "json-state-outputs": base64.b64encode(b"{}").decode(),
-    }
-    body = json.dumps({"data": {"type": "state-versions", "attributes": attributes}}).encode()
-    status, data = client.request("POST", f"{API}/workspaces/{workspace_id}/state-versions", body, JSONAPI)
-    if status != 201:
-        raise RuntimeError(f"create state version: HTTP {status}: {data[:300]!r}")
-    links = json.loads(data)["data"]["attributes"]
-    for url, payload in ((links["hosted-state-upload-url"], state), (links["hosted-json-state-upload-url"], state)):
-        path = url[url.index("/", len("http://")) :]
-        status, answer = client.request("PUT", path, payload, {"Content-Type": "application/octet-stream"})
-        if status not in (200, 201, 204):
-            raise RuntimeError(f"upload: HTTP {status}: {answer[:300]!r}")
 
 
 SCENARIOS: dict[str, Callable[[BenchServer], Load]] = {
