@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -12,6 +13,21 @@ if TYPE_CHECKING:
     from app.drivers.kms.base import KeyManager
     from app.drivers.locks.base import LockDriver
     from app.drivers.storage.base import StorageDriver
+
+
+def lazy(target: str) -> Callable[[Config], Any]:
+    """A registry entry for ``"module:Class.factory"`` that imports the module only when the configuration chooses
+    it: driver libraries (boto3, redis, hvac, psycopg2) are large, and a server carries only the ones it uses."""
+    module, _, attribute = target.partition(":")
+
+    def build(config: Config) -> Any:
+        found: Any = importlib.import_module(module)
+        for name in attribute.split("."):
+            found = getattr(found, name)
+        return found(config)
+
+    build.target = target  # type: ignore[attr-defined]  # what it builds, for messages and tests
+    return build
 
 
 def build_from_registry(

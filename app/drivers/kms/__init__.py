@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from app.drivers import build_from_registry
+from app.drivers import build_from_registry, lazy
 from config import Config
 
 if TYPE_CHECKING:
@@ -18,31 +18,12 @@ if TYPE_CHECKING:
 log = logging.getLogger("statesman.kms")
 
 
-def _local(config: Config) -> KeyManager:
-    from app.drivers.kms.local import LocalKeyManager
-
-    return LocalKeyManager.from_config(config)
-
-
-def _vault(config: Config) -> KeyManager:
-    from app.drivers.kms.vault import VaultKeyManager
-
-    return VaultKeyManager.from_config(config)
-
-
-def _transit(config: Config) -> KeyManager:
-    from app.drivers.kms.transit import TransitKeyManager
-
-    return TransitKeyManager.from_config(config)
-
-
-def _none(config: Config) -> KeyManager:
-    from app.drivers.kms.plaintext import PlaintextKeyManager
-
-    return PlaintextKeyManager.from_config(config)
-
-
-KMS_DRIVERS = {"local": _local, "vault": _vault, "transit": _transit, "none": _none}
+KMS_DRIVERS = {
+    "local": lazy("app.drivers.kms.local:LocalKeyManager.from_config"),
+    "vault": lazy("app.drivers.kms.vault:VaultKeyManager.from_config"),
+    "transit": lazy("app.drivers.kms.transit:TransitKeyManager.from_config"),
+    "none": lazy("app.drivers.kms.plaintext:PlaintextKeyManager.from_config"),
+}
 
 
 def build_key_manager(config: Config) -> KeyManager:

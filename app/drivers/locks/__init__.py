@@ -8,38 +8,19 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from app.drivers import build_from_registry
+from app.drivers import build_from_registry, lazy
 from config import Config
 
 if TYPE_CHECKING:
     from app.drivers.locks.base import LockDriver
 
 
-def _local(config: Config) -> LockDriver:
-    from app.drivers.locks.sql import SqlLockDriver
-
-    return SqlLockDriver.local_from_config(config)
-
-
-def _redis(config: Config) -> LockDriver:
-    from app.drivers.locks.redis import RedisLockDriver
-
-    return RedisLockDriver.from_config(config)
-
-
-def _postgres(config: Config) -> LockDriver:
-    from app.drivers.locks.sql import SqlLockDriver
-
-    return SqlLockDriver.postgres_from_config(config)
-
-
-def _memory(config: Config) -> LockDriver:
-    from app.drivers.locks.memory import MemoryLockDriver
-
-    return MemoryLockDriver.from_config(config)
-
-
-LOCK_DRIVERS = {"local": _local, "redis": _redis, "postgres": _postgres, "memory": _memory}
+LOCK_DRIVERS = {
+    "local": lazy("app.drivers.locks.sql:SqlLockDriver.local_from_config"),
+    "redis": lazy("app.drivers.locks.redis:RedisLockDriver.from_config"),
+    "postgres": lazy("app.drivers.locks.sql:SqlLockDriver.postgres_from_config"),
+    "memory": lazy("app.drivers.locks.memory:MemoryLockDriver.from_config"),
+}
 
 
 def build_lock_driver(config: Config) -> LockDriver:

@@ -8,38 +8,19 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from app.drivers import build_from_registry
+from app.drivers import build_from_registry, lazy
 from config import Config
 
 if TYPE_CHECKING:
     from app.drivers.storage.base import StorageDriver
 
 
-def _fs(config: Config) -> StorageDriver:
-    from app.drivers.storage.fs import FilesystemStorage
-
-    return FilesystemStorage.from_config(config)
-
-
-def _memory(config: Config) -> StorageDriver:
-    from app.drivers.storage.memory import MemoryStorage
-
-    return MemoryStorage.from_config(config)
-
-
-def _s3(config: Config) -> StorageDriver:
-    from app.drivers.storage.s3 import S3Storage
-
-    return S3Storage.from_config(config)
-
-
-def _postgres(config: Config) -> StorageDriver:
-    from app.drivers.storage.postgres import PostgresStorage
-
-    return PostgresStorage.from_config(config)
-
-
-STORAGE_DRIVERS = {"fs": _fs, "memory": _memory, "s3": _s3, "postgres": _postgres}
+STORAGE_DRIVERS = {
+    "fs": lazy("app.drivers.storage.fs:FilesystemStorage.from_config"),
+    "memory": lazy("app.drivers.storage.memory:MemoryStorage.from_config"),
+    "s3": lazy("app.drivers.storage.s3:S3Storage.from_config"),
+    "postgres": lazy("app.drivers.storage.postgres:PostgresStorage.from_config"),
+}
 
 
 def build_storage(config: Config) -> StorageDriver:
