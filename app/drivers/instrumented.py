@@ -21,7 +21,7 @@ D = TypeVar("D")
 # The protocol methods of each kind (``app.drivers.*.base``); the ones returning a stream are counted while read.
 METHODS = {
     "storage": ("put", "open", "delete", "check"),
-    "locks": ("acquire", "release", "get", "check"),
+    "locks": ("acquire", "release", "get", "get_many", "check"),
     "kms": ("encrypt", "decrypt", "check"),
 }
 STREAMING = {"open", "encrypt", "decrypt"}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from app.core.errors import Conflict, InvalidInput, LockConflict
@@ -81,6 +82,11 @@ def _lock_info_object(body: bytes, what: str) -> dict[str, Any]:
 def get_lock(workspace: Workspace) -> HeldLock | None:
     """The workspace's current lock, or None."""
     return drivers().locks.get(workspace.id)
+
+
+def get_locks(workspaces: Sequence[Workspace]) -> dict[str, HeldLock]:
+    """The current locks of ``workspaces`` by workspace id (unlocked ones absent), in one driver round trip."""
+    return drivers().locks.get_many([workspace.id for workspace in workspaces])
 
 
 def lock_workspace(workspace: Workspace, lock_id: str, info: str, actor: str) -> HeldLock:

@@ -12,7 +12,7 @@ from app.core.locks import HeldLock
 from app.extensions import config
 from app.models import Run, StateVersion, Workspace
 from app.repositories import runs
-from app.repositories.locks import get_lock, lock_details
+from app.repositories.locks import get_lock, get_locks, lock_details
 from app.repositories.state_versions import get_current_version, get_versions_by_ids, read_outputs
 from app.tfc_api.jsonapi import Resource, ref
 from app.tfc_api.locking import LOCK_ID_PREFIX
@@ -26,10 +26,13 @@ def render_workspace(workspace: Workspace) -> Resource:
 
 
 def render_workspaces(workspaces: list[Workspace]) -> list[Resource]:
-    """Several workspaces, their current versions and current runs fetched for the whole page at once."""
+    """Several workspaces, their current versions, locks and current runs fetched for the whole page at once."""
     versions = get_versions_by_ids([w.current_version_id for w in workspaces if w.current_version_id])
     active = runs.current_runs(workspaces) if config().runs_enabled else {}
-    return [_resource(w, versions.get(w.current_version_id or ""), get_lock(w), active.get(w.id)) for w in workspaces]
+    held = get_locks(workspaces)
+    return [
+        _resource(w, versions.get(w.current_version_id or ""), held.get(w.id), active.get(w.id)) for w in workspaces
+    ]
 
 
 def _resource(

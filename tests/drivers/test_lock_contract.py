@@ -83,3 +83,16 @@ def test_racing_acquirers_have_exactly_one_winner(locks: LockDriver) -> None:
 
 def test_check_passes_when_reachable(locks: LockDriver) -> None:
     locks.check()
+
+
+def test_get_many_returns_the_holders_of_the_locked_keys_only(locks: LockDriver) -> None:
+    locks.acquire("ws-1", "a", INFO_A)
+    locks.acquire("ws-3", "b", INFO_B)
+    found = locks.get_many(["ws-1", "ws-2", "ws-3"])
+    assert {key: (held.lock_id, held.info) for key, held in found.items()} == {
+        "ws-1": ("a", INFO_A),
+        "ws-3": ("b", INFO_B),
+    }
+    assert locks.get_many([]) == {}
+    locks.release("ws-1", "a")
+    assert set(locks.get_many(["ws-1", "ws-3"])) == {"ws-3"}

@@ -203,3 +203,21 @@ def test_an_id_the_caller_may_not_see_is_a_404_like_an_unknown_one(app, client, 
     for path in (f"workspaces/{workspace['id']}", "workspaces/ws-0000000000000000"):
         assert_error(nobody.get(path), 404)
     assert_error(nobody.get(f"workspaces/{workspace['id']}/current-state-version"), 404)
+
+
+def test_a_listing_reads_the_locks_of_its_page_at_once(app: Flask, api: Api, monkeypatch: Any) -> None:
+    ids = {name: api.create_workspace(name)["id"] for name in ("a", "b", "c")}
+    for name in ("a", "c"):
+        assert api.post(f"workspaces/{ids[name]}/actions/lock", {"reason": f"hold {name}"}).status_code == 200
+    with app.app_context():
+        from app.extensions import drivers
+
+        locks = drivers().locks
+
+    def one_by_one(_key: str) -> None:
+        raise AssertionError("a listing must not look up locks one workspace at a time")
+
+    monkeypatch.setattr(locks, "get", one_by_one)
+    listed = api.get("organizations/acme/workspaces").json["data"]
+    shown = {w["attributes"]["name"]: (w["attributes"]["locked"], w["attributes"]["locked-reason"]) for w in listed}
+    assert shown == {"a": (True, "hold a"), "b": (False, ""), "c": (True, "hold c")}

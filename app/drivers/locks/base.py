@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol
 
 from app.core.locks import HeldLock
@@ -22,6 +23,10 @@ class LockDriver(Protocol):
 
     def get(self, key: str) -> HeldLock | None:
         """The current holder, or None."""
+        ...
+
+    def get_many(self, keys: Sequence[str]) -> dict[str, HeldLock]:
+        """The current holders of those of ``keys`` that are locked, in one round trip (a page of workspaces)."""
         ...
 
     def check(self) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from datetime import timedelta
 
 from app.core.clock import utcnow
@@ -56,6 +57,11 @@ class MemoryLockDriver:
     def get(self, key: str) -> HeldLock | None:
         with self._guard:
             return self._live(key)
+
+    def get_many(self, keys: Sequence[str]) -> dict[str, HeldLock]:
+        with self._guard:
+            held = {key: self._live(key) for key in keys}
+        return {key: holder for key, holder in held.items() if holder is not None}
 
     def check(self) -> None:
         return None

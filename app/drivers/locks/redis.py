@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
@@ -110,6 +110,14 @@ class RedisLockDriver:
         """The current holder, or None."""
         with self._translated():
             return self._read(key)
+
+    def get_many(self, keys: Sequence[str]) -> dict[str, HeldLock]:
+        """The current holders among ``keys`` (one MGET)."""
+        if not keys:
+            return {}
+        with self._translated():
+            stored = self.client.mget([self._key(key) for key in keys])
+        return {key: _decode(value) for key, value in zip(keys, stored, strict=True) if value is not None}
 
     def check(self) -> None:
         """Raise ``BackendUnavailable`` unless Redis answers PING.

@@ -6,7 +6,7 @@ Serves the ``local`` driver (the metadata database, shared by every gunicorn wor
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime, timedelta
 from typing import Any
@@ -114,6 +114,15 @@ class SqlLockDriver:
             holder = self._select(conn, key)
         return None if holder is None or self._expired(holder, utcnow()) else holder
 
+    def get_many(self, keys: Sequence[str]) -> dict[str, HeldLock]:
+        if not keys:
+            return {}
+        now = utcnow()
+        with self._translated(), self.engine.connect() as conn:
+            rows = conn.execute(self._statements.select_many, {"keys": list(keys)}).all()
+        found = {row.lock_key: HeldLock(row.lock_id, row.info, row.created_at, row.expires_at) for row in rows}
+        return {key: holder for key, holder in found.items() if not self._expired(holder, now)}
+
     def check(self) -> None:
         with self._translated(), self.engine.connect() as conn:
             conn.execute(sa.select(sa.func.count()).select_from(self.table).where(self.table.c.lock_key == ""))
@@ -152,6 +161,9 @@ class _Statements:
         self.insert = _insert_ignoring_conflict(t, dialect)
         self.select = sa.select(t.c.lock_id, t.c.info, t.c.created_at, t.c.expires_at).where(
             t.c.lock_key == sa.bindparam("key")
+        )
+        self.select_many = sa.select(t.c.lock_key, t.c.lock_id, t.c.info, t.c.created_at, t.c.expires_at).where(
+            t.c.lock_key.in_(sa.bindparam("keys", expanding=True))
         )
         self.delete = sa.delete(t).where(held)
         self.delete_returning = sa.delete(t).where(held).returning(t.c.info, t.c.created_at, t.c.expires_at)
