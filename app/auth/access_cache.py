@@ -120,7 +120,8 @@ def cached_membership(org_id: str, user_id: str, load: Callable[[], Standing]) -
     found = cache.members.get(key)
     if found is None:
         found = load()
-        cache.members.put(key, found)
+        if found.member:  # a non-member is asked again each time, so a new membership works at once everywhere
+            cache.members.put(key, found)
     return found
 
 

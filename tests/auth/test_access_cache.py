@@ -145,3 +145,22 @@ def test_writes_and_locks_that_touch_no_permission_row_forget_nothing(
     assert client.get("/state/acme/app", headers=basic(admin)).status_code == 200
     assert permission_reads(sql_statements) == []
     assert not [s for s in sql_statements if s.startswith("UPDATE organizations")]
+
+
+def test_a_new_member_is_let_in_at_once_even_by_another_process(
+    app: Flask, make_app: object, client: FlaskClient, seeded: str
+) -> None:
+    """Only memberships are remembered, never their absence: a user refused a moment ago as a non-member gets in as
+    soon as another worker adds them back."""
+    other = make_app()  # type: ignore[operator]
+    with app.app_context():
+        user = users.get_user_by_subject("rita")
+        assert user is not None
+        db.session.execute(db.delete(Membership).where(Membership.user_id == user.id))
+        db.session.commit()
+    assert client.get("/state/acme/app", headers=basic(seeded)).status_code == 404
+    with other.app_context():
+        user = users.get_user_by_subject("rita")
+        assert user is not None
+        orgs.add_member(orgs.require_org("acme"), user, "test")
+    assert client.get("/state/acme/app", headers=basic(seeded)).status_code == 200
