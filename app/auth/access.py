@@ -49,6 +49,7 @@ class Access:
     org: Organization
     grants: Sequence[policy.Grant]
     _answers: dict[tuple[str, str | None], str | None] = field(default_factory=dict, repr=False)
+    _everywhere: dict[str, bool] = field(default_factory=dict, repr=False)
 
     @property
     def actor(self) -> str:
@@ -56,10 +57,21 @@ class Access:
         return self.principal.subject
 
     def refusal(self, action: str, workspace_name: str | None = None) -> str | None:
-        """Why ``action`` is refused, or None when allowed (remembered for the request)."""
+        """Why ``action`` is refused, or None when allowed (remembered for the request).
+
+        An action allowed on every workspace is answered for any name without matching rules again: a page of
+        workspaces asks five actions of each.
+        """
         key = (action, workspace_name)
         if key not in self._answers:
-            self._answers[key] = refusal(self.principal, self.grants, action, workspace_name)
+            if (
+                workspace_name is not None
+                and action not in policy.ORG_WIDE_ACTIONS
+                and self.sees_every_workspace(action)
+            ):
+                self._answers[key] = None
+            else:
+                self._answers[key] = refusal(self.principal, self.grants, action, workspace_name)
         return self._answers[key]
 
     def allows(self, action: str, workspace_name: str | None = None) -> bool:
@@ -74,7 +86,9 @@ class Access:
 
     def sees_every_workspace(self, action: str) -> bool:
         """True when ``action`` is allowed on every workspace, so a listing needs no filtering by name."""
-        return allowed_everywhere(self.principal, self.grants, action)
+        if action not in self._everywhere:
+            self._everywhere[action] = allowed_everywhere(self.principal, self.grants, action)
+        return self._everywhere[action]
 
     def allowed_names(self, action: str, names: Sequence[str]) -> list[str]:
         """The names (in order) on which ``action`` is allowed."""
