@@ -11,7 +11,7 @@ class ChunkReader:
     ijson parses a stored state through it without holding it whole; the envelope format reads exact header
     and segment lengths through it. A read is served from the current chunk by position, never by deleting
     from the front of a buffer: the envelope's small header reads out of a 1 MiB chunk would otherwise move the
-    whole chunk each time, and a read that spans chunks joins its pieces once.
+    whole chunk each time, and a read that spans chunks copies its bytes once.
     """
 
     def __init__(self, chunks: Iterable[bytes]) -> None:
@@ -27,7 +27,8 @@ class ChunkReader:
             if start == 0 and size == len(self._chunk):
                 return self._chunk  # the whole chunk: no copy
             return self._chunk[start : start + size]
-        parts = [self._chunk[start:]] if available else []
+        # Pieces are views into the chunks, so a read across chunks copies its bytes once, in the join.
+        parts: list[bytes | memoryview] = [memoryview(self._chunk)[start:]] if available else []
         wanted = size - available
         self._chunk, self._position = b"", 0
         while size < 0 or wanted > 0:
@@ -36,9 +37,11 @@ class ChunkReader:
                 break
             chunk = bytes(found)  # no copy for bytes; a bytearray or memoryview must not change under us
             if 0 <= wanted < len(chunk):
-                parts.append(chunk[:wanted])
+                parts.append(memoryview(chunk)[:wanted])
                 self._chunk, self._position = chunk, wanted
                 break
             parts.append(chunk)
             wanted -= len(chunk)
-        return parts[0] if len(parts) == 1 else b"".join(parts)
+        if len(parts) == 1 and isinstance(parts[0], bytes):
+            return parts[0]
+        return b"".join(parts)
