@@ -52,6 +52,15 @@ def revoke_roles(app: Flask, subject: str) -> None:
         rbac.revoke_role(org, user, rbac.require_role(org, f"{subject}-role"), "test")
 
 
+def remove_membership(app: Flask, subject: str) -> None:
+    """Delete the user's memberships with one bulk statement (no unit of work involved)."""
+    with app.app_context():
+        user = users.get_user_by_subject(subject)
+        assert user is not None
+        db.session.execute(db.delete(Membership).where(Membership.user_id == user.id))
+        db.session.commit()
+
+
 def test_a_repeated_request_reads_no_organization_membership_or_grants(
     app: Flask, client: FlaskClient, seeded: str, sql_statements: list[str]
 ) -> None:
@@ -80,11 +89,7 @@ def test_a_removed_membership_is_refused_at_once_even_by_a_bulk_delete(
     app: Flask, client: FlaskClient, seeded: str
 ) -> None:
     assert client.get("/state/acme/app", headers=basic(seeded)).status_code == 200
-    with app.app_context():
-        user = users.get_user_by_subject("rita")
-        assert user is not None
-        db.session.execute(db.delete(Membership).where(Membership.user_id == user.id))
-        db.session.commit()
+    remove_membership(app, "rita")
     assert client.get("/state/acme/app", headers=basic(seeded)).status_code == 404
 
 
@@ -153,11 +158,7 @@ def test_a_new_member_is_let_in_at_once_even_by_another_process(
     """Only memberships are remembered, never their absence: a user refused a moment ago as a non-member gets in as
     soon as another worker adds them back."""
     other = make_app()  # type: ignore[operator]
-    with app.app_context():
-        user = users.get_user_by_subject("rita")
-        assert user is not None
-        db.session.execute(db.delete(Membership).where(Membership.user_id == user.id))
-        db.session.commit()
+    remove_membership(app, "rita")
     assert client.get("/state/acme/app", headers=basic(seeded)).status_code == 404
     with other.app_context():
         user = users.get_user_by_subject("rita")
