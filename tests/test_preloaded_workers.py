@@ -94,8 +94,10 @@ def test_the_master_keeps_no_database_file_open_and_the_workers_open_their_own(s
 @pytest.mark.slow
 def test_workers_renew_their_vault_token_themselves(tmp_path: Path) -> None:
     # The master's renewal thread stops when it closes its drivers, and threads do not survive a fork: only
-    # clients the workers build for themselves keep a short-lived token alive.
-    ttl = 5
+    # clients the workers build for themselves keep a short-lived token alive. The token must outlive the
+    # start-up (nobody renews it between the master closing its drivers and the workers starting, seconds on a
+    # busy machine), and the test then waits more than twice its lifetime.
+    ttl = 12
     with FakeVault() as vault:
         vault.create_transit_key("transit", "states")
         data_dir = tmp_path / "server"
@@ -112,7 +114,7 @@ def test_workers_renew_their_vault_token_themselves(tmp_path: Path) -> None:
             auth = basic(live.create_token())
             url = f"{live.url}/state/acme/prod"
             assert requests.post(url, data=state(1), headers=auth, timeout=30).status_code == 200
-            time.sleep(3 * ttl)
+            time.sleep(2.5 * ttl)
             for serial in (2, 3, 4, 5):  # new connections: both workers write, each asking Transit for a data key
                 assert requests.post(url, data=state(serial), headers=auth, timeout=30).status_code == 200
         finally:
