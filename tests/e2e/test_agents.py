@@ -27,7 +27,7 @@ from tests.e2e.tfc import TfcServer, start_tfc_server
 
 pytestmark = pytest.mark.e2e
 
-LEASE_SECONDS = 6
+LEASE_SECONDS = 10  # short, so a lost agent is noticed quickly; long enough for a heartbeat under load
 
 
 @pytest.fixture(scope="module")
@@ -71,9 +71,8 @@ def test_two_agents_share_twenty_runs_each_executed_once_and_never_two_in_one_wo
     for name in ("racer-a", "racer-b"):
         agents.append(start_agent(agents_server, token, terraform_bin, tmp_path, name=name))
     finished = [wait_for_run(agents_server, run_id, timeout=600) for run_id in run_ids]
-    assert [run["attributes"]["status"] for run in finished] == ["applied"] * 20, [
-        (run["id"], run["attributes"]["status"]) for run in finished
-    ]
+    failed = [run["id"] for run in finished if run["attributes"]["status"] != "applied"]
+    assert not failed, [agents_server.server.flask("runs", "show", run_id).stdout[-1500:] for run_id in failed]
     for racer in agents:
         assert racer.process.poll() is None, racer.output()[-2000:]
     # Exactly once: each run's plan and apply ran once (one log each, from one agent), and each wrote one version.
