@@ -83,7 +83,7 @@ def test_every_registry_entry_names_a_factory_that_exists(registry: str) -> None
 
     entries = {"storage": storage.STORAGE_DRIVERS, "locks": locks.LOCK_DRIVERS, "kms": kms.KMS_DRIVERS}[registry]
     for name, build in entries.items():
-        module, _, attribute = build.target.partition(":")  # type: ignore[attr-defined]
+        module, _, attribute = build.target.partition(":")
         found: object = importlib.import_module(module)
         for part in attribute.split("."):
             found = getattr(found, part)

@@ -15,19 +15,19 @@ if TYPE_CHECKING:
     from app.drivers.storage.base import StorageDriver
 
 
-def lazy(target: str) -> Callable[[Config], Any]:
+@dataclass(frozen=True)
+class lazy:
     """A registry entry for ``"module:Class.factory"`` that imports the module only when the configuration chooses
     it: driver libraries (boto3, redis, hvac, psycopg2) are large, and a server carries only the ones it uses."""
-    module, _, attribute = target.partition(":")
 
-    def build(config: Config) -> Any:
+    target: str
+
+    def __call__(self, config: Config) -> Any:
+        module, _, attribute = self.target.partition(":")
         found: Any = importlib.import_module(module)
         for name in attribute.split("."):
             found = getattr(found, name)
         return found(config)
-
-    build.target = target  # type: ignore[attr-defined]  # what it builds, for messages and tests
-    return build
 
 
 def build_from_registry(
