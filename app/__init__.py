@@ -100,8 +100,9 @@ def init_drivers(app: Flask, config: Config) -> None:
 
 
 def close_connections(app: Flask) -> None:
-    """Close the database pools and the drivers of ``app`` (their connections, clients and threads)."""
+    """Close the session, the database pools and the drivers of ``app`` (their connections, clients and threads)."""
     with app.app_context():
+        db.session.remove()
         for engine in db.engines.values():
             engine.dispose()
         drivers().close()

@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 
-from app import create_app
+from app import close_connections, create_app
 from app.extensions import db, drivers
 from config import Config
 from tests.services import MYSQL_URL, POSTGRES_URL, require_service
@@ -142,10 +142,7 @@ def config(tmp_path: Path, database_url: str) -> Config:
 
 def close_app(application: Flask) -> None:
     """Release an app's database connections and drivers."""
-    with application.app_context():
-        db.session.remove()
-        db.engine.dispose()
-        drivers().close()
+    close_connections(application)
 
 
 @pytest.fixture
