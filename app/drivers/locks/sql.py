@@ -120,7 +120,7 @@ class SqlLockDriver:
         now = utcnow()
         with self._translated(), self.engine.connect() as conn:
             rows = conn.execute(self._statements.select_many, {"keys": list(keys)}).all()
-        found = {row.lock_key: HeldLock(row.lock_id, row.info, row.created_at, row.expires_at) for row in rows}
+        found = {row.lock_key: _held(row) for row in rows}
         return {key: holder for key, holder in found.items() if not self._expired(holder, now)}
 
     def check(self) -> None:
@@ -132,7 +132,7 @@ class SqlLockDriver:
 
     def _select(self, conn: sa.Connection, key: str) -> HeldLock | None:
         found = conn.execute(self._statements.select, {"key": key}).first()
-        return HeldLock(found.lock_id, found.info, found.created_at, found.expires_at) if found else None
+        return _held(found) if found else None
 
     def _delete_held(self, conn: sa.Connection, key: str, lock_id: str) -> HeldLock | None:
         """Delete the lock when ``lock_id`` holds it and return it, in one statement where the database can
@@ -140,7 +140,7 @@ class SqlLockDriver:
         if not conn.dialect.delete_returning:
             return None
         found = conn.execute(self._statements.delete_returning, {"key": key, "lock_id": lock_id}).first()
-        return HeldLock(lock_id, found.info, found.created_at, found.expires_at) if found else None
+        return _held(found, lock_id) if found else None
 
     def _delete(self, conn: sa.Connection, key: str, lock_id: str) -> bool:
         return bool(conn.execute(self._statements.delete, {"key": key, "lock_id": lock_id}).rowcount)
@@ -151,6 +151,11 @@ class SqlLockDriver:
 
     def _translated(self) -> AbstractContextManager[None]:
         return _translate_errors(f"{self.name} lock")
+
+
+def _held(row: Any, lock_id: str | None = None) -> HeldLock:
+    """The lock a row describes (``lock_id`` when the statement did not return it)."""
+    return HeldLock(lock_id or row.lock_id, row.info, row.created_at, row.expires_at)
 
 
 class _Statements:
