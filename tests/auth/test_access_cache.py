@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 
 import pytest
 from flask import Flask
@@ -77,20 +78,17 @@ def permission_reads(statements: list[str]) -> list[str]:
     return [s for s in statements if any(f"FROM {table}" in s for table in PERMISSION_TABLES)]
 
 
-def test_a_revoked_role_is_refused_at_once_by_the_process_that_revoked_it(
-    app: Flask, client: FlaskClient, seeded: str
+@pytest.mark.parametrize(
+    ("change", "refused"),
+    [(revoke_roles, 403), (remove_membership, 404)],
+    ids=["a revoked role", "a membership removed by a bulk delete"],
+)
+def test_a_lost_grant_is_refused_at_once_by_the_process_that_made_the_change(
+    app: Flask, client: FlaskClient, seeded: str, change: Callable[[Flask, str], None], refused: int
 ) -> None:
     assert client.get("/state/acme/app", headers=basic(seeded)).status_code == 200
-    revoke_roles(app, "rita")
-    assert client.get("/state/acme/app", headers=basic(seeded)).status_code == 403
-
-
-def test_a_removed_membership_is_refused_at_once_even_by_a_bulk_delete(
-    app: Flask, client: FlaskClient, seeded: str
-) -> None:
-    assert client.get("/state/acme/app", headers=basic(seeded)).status_code == 200
-    remove_membership(app, "rita")
-    assert client.get("/state/acme/app", headers=basic(seeded)).status_code == 404
+    change(app, "rita")
+    assert client.get("/state/acme/app", headers=basic(seeded)).status_code == refused
 
 
 def test_a_renamed_organization_stops_answering_to_its_old_name_at_once(
