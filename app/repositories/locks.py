@@ -6,10 +6,13 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from sqlalchemy.engine import Connection
+
 from app.core.errors import Conflict, InvalidInput, LockConflict
 from app.core.json_input import parse_json
 from app.core.locks import HeldLock
-from app.extensions import config, drivers
+from app.drivers.locks.base import LockDriver
+from app.extensions import config, db, drivers
 from app.models import Workspace
 from app.repositories.audit import record_event
 
@@ -89,11 +92,18 @@ def get_locks(workspaces: Sequence[Workspace]) -> dict[str, HeldLock]:
     return drivers().locks.get_many([workspace.id for workspace in workspaces])
 
 
+def _request_transaction(locks: LockDriver) -> Connection | None:
+    """The session's connection when the lock table is in the metadata database: the lock row then commits with its
+    audit event, in one write."""
+    return db.session.connection() if locks.shares_metadata_database else None
+
+
 def lock_workspace(workspace: Workspace, lock_id: str, info: str, actor: str) -> HeldLock:
     """Acquire the lock (idempotent for the same ID); raises ``LockConflict`` with the holder."""
     check_lock_id(lock_id)
+    locks = drivers().locks
     try:
-        held = drivers().locks.acquire(workspace.id, lock_id, info)
+        held = locks.acquire(workspace.id, lock_id, info, _request_transaction(locks))
     except LockConflict as conflict:
         record_event("lock", "conflict", actor, workspace=workspace, lock_id=lock_id, holder_id=conflict.holder.lock_id)
         raise
@@ -104,8 +114,9 @@ def lock_workspace(workspace: Workspace, lock_id: str, info: str, actor: str) ->
 def unlock_workspace(workspace: Workspace, lock_id: str, actor: str) -> HeldLock | None:
     """Release the lock held under ``lock_id``; unlocked is fine; raises ``LockConflict`` for another ID."""
     check_lock_id(lock_id)
+    locks = drivers().locks
     try:
-        released = drivers().locks.release(workspace.id, lock_id)
+        released = locks.release(workspace.id, lock_id, _request_transaction(locks))
     except LockConflict as conflict:
         record_event(
             "unlock", "conflict", actor, workspace=workspace, lock_id=lock_id, holder_id=conflict.holder.lock_id
@@ -124,7 +135,8 @@ def force_unlock_workspace(workspace: Workspace, actor: str) -> HeldLock | None:
             return None
         record_event("force_unlock", "disabled", actor, workspace=workspace, holder_id=holder.lock_id)
         raise LockConflict("force-unlock is disabled on this server (FORCE_UNLOCK_ENABLED=false)", holder)
-    released = drivers().locks.release(workspace.id, None)
+    locks = drivers().locks
+    released = locks.release(workspace.id, None, _request_transaction(locks))
     if released:
         record_event("force_unlock", "ok", actor, workspace=workspace, holder_id=released.lock_id)
     return released

@@ -5,17 +5,22 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from app.core.clock import utcnow
 from app.core.errors import LockConflict
 from app.core.locks import HeldLock
 from config import Config
 
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
 
 class MemoryLockDriver:
     """One mutex guards the dict, held only for the few instructions of a lookup and update."""
 
     name = "memory"
+    shares_metadata_database = False
 
     def __init__(self, ttl: timedelta | None = None) -> None:
         self._locks: dict[str, HeldLock] = {}
@@ -33,7 +38,7 @@ class MemoryLockDriver:
             return None
         return holder
 
-    def acquire(self, key: str, lock_id: str, info: str) -> HeldLock:
+    def acquire(self, key: str, lock_id: str, info: str, within: Connection | None = None) -> HeldLock:
         with self._guard:
             holder = self._live(key)
             if holder is not None:
@@ -45,7 +50,7 @@ class MemoryLockDriver:
             self._locks[key] = held
             return held
 
-    def release(self, key: str, lock_id: str | None) -> HeldLock | None:
+    def release(self, key: str, lock_id: str | None, within: Connection | None = None) -> HeldLock | None:
         with self._guard:
             holder = self._live(key)
             if holder is None:

@@ -11,7 +11,7 @@ import logging
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import redis
 from redis.backoff import NoBackoff
@@ -23,6 +23,9 @@ from app.core.clock import utcnow
 from app.core.errors import BackendUnavailable, LockConflict
 from app.core.locks import HeldLock
 from config import Config, ConfigError
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
 
 log = logging.getLogger("statesman.locks")
 
@@ -50,6 +53,7 @@ class RedisLockDriver:
     """A key per locked workspace under ``prefix``; Redis executes each acquire and release atomically."""
 
     name = "redis"
+    shares_metadata_database = False
 
     def __init__(self, client: redis.Redis, prefix: str, ttl: timedelta | None = None, password: str = "") -> None:
         self.client = client
@@ -76,7 +80,7 @@ class RedisLockDriver:
         password = client.connection_pool.connection_kwargs.get("password") or ""
         return cls(client, config.redis_key_prefix, ttl, password)
 
-    def acquire(self, key: str, lock_id: str, info: str) -> HeldLock:
+    def acquire(self, key: str, lock_id: str, info: str, within: Connection | None = None) -> HeldLock:
         """Take the lock with one ``SET NX``, or succeed again for the same ``lock_id``; else ``LockConflict``."""
         now = utcnow()
         held = HeldLock(lock_id, info, now, now + self.ttl if self.ttl else None)
@@ -93,7 +97,7 @@ class RedisLockDriver:
                 raise LockConflict("workspace is locked", holder)
         raise BackendUnavailable(BACKEND, "lock key kept changing; try again")
 
-    def release(self, key: str, lock_id: str | None) -> HeldLock | None:
+    def release(self, key: str, lock_id: str | None, within: Connection | None = None) -> HeldLock | None:
         """Delete the lock if ``lock_id`` holds it (any holder when None); returns what was deleted."""
         mode = "force" if lock_id is None else "match"
         with self._translated():

@@ -7,7 +7,7 @@ Serves the ``local`` driver (the metadata database, shared by every gunicorn wor
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -41,17 +41,22 @@ def lock_table(name: str, metadata: sa.MetaData | None = None) -> sa.Table:
 class SqlLockDriver:
     """A row per locked key; the primary key decides races between workers and hosts."""
 
-    def __init__(self, engine: Engine, table: sa.Table, name: str, ttl: timedelta | None = None) -> None:
+    def __init__(
+        self, engine: Engine, table: sa.Table, name: str, ttl: timedelta | None = None, *, metadata: bool = False
+    ) -> None:
         self.engine = engine
         self.table = table
         self.name = name
         self.ttl = ttl
+        # MySQL's REPEATABLE READ would answer the holder's read inside the caller's transaction from the snapshot of
+        # its first read (the workspace), not from what the failed insert just met: it keeps transactions of its own.
+        self.shares_metadata_database = metadata and engine.dialect.name in ("sqlite", "postgresql")
         self._statements = _Statements(table, engine.dialect.name)
 
     @classmethod
     def local_from_config(cls, config: Config) -> SqlLockDriver:
         ttl = timedelta(seconds=config.lock_ttl_seconds) if config.lock_ttl_seconds else None
-        return cls(create_engine(config.database_url), lock_table("locks"), "local", ttl)
+        return cls(create_engine(config.database_url), lock_table("locks"), "local", ttl, metadata=True)
 
     @classmethod
     def postgres_from_config(cls, config: Config) -> SqlLockDriver:
@@ -59,10 +64,11 @@ class SqlLockDriver:
         ttl = timedelta(seconds=config.lock_ttl_seconds) if config.lock_ttl_seconds else None
         engine = create_engine(postgres_url(config, "LOCK_BACKEND=postgres"))
         table = lock_table(config.lock_postgres_table)
-        if config.lock_postgres_table == "locks" and config.postgres_connection in (None, config.database_url):
+        metadata = config.postgres_connection in (None, config.database_url)
+        if config.lock_postgres_table == "locks" and metadata:
             # The metadata database's "locks" table belongs to the migrations (the local driver's table, same
             # shape): creating it here would make `flask db upgrade` of a fresh database fail on it.
-            return cls(engine, table, "postgres", ttl)
+            return cls(engine, table, "postgres", ttl, metadata=True)
         try:
             with _translate_errors("postgres lock"), engine.begin() as conn:
                 # Workers starting together race between CREATE's existence check and the CREATE; a
@@ -72,15 +78,15 @@ class SqlLockDriver:
         except BackendUnavailable:
             engine.dispose()
             raise
-        return cls(engine, table, "postgres", ttl)
+        return cls(engine, table, "postgres", ttl, metadata=metadata)
 
-    def acquire(self, key: str, lock_id: str, info: str) -> HeldLock:
+    def acquire(self, key: str, lock_id: str, info: str, within: sa.Connection | None = None) -> HeldLock:
         now = utcnow()
         expires = now + self.ttl if self.ttl else None
         row = {"lock_key": key, "lock_id": lock_id, "info": info, "created_at": now, "expires_at": expires}
         with self._translated():
             for _ in range(_RACE_RETRIES):
-                with self.engine.begin() as conn:
+                with self._transaction(within) as conn:
                     if conn.execute(self._statements.insert, row).rowcount == 1:
                         return HeldLock(lock_id, info, now, expires)
                     holder = self._select(conn, key)
@@ -93,10 +99,10 @@ class SqlLockDriver:
                     self._delete(conn, key, holder.lock_id)
         raise BackendUnavailable(f"{self.name} lock", "lock table kept changing; try again")
 
-    def release(self, key: str, lock_id: str | None) -> HeldLock | None:
+    def release(self, key: str, lock_id: str | None, within: sa.Connection | None = None) -> HeldLock | None:
         with self._translated():
             for _ in range(_RACE_RETRIES):
-                with self.engine.begin() as conn:
+                with self._transaction(within) as conn:
                     released = self._delete_held(conn, key, lock_id) if lock_id is not None else None
                     if released is not None:
                         return released  # the common unlock: one statement
@@ -129,6 +135,14 @@ class SqlLockDriver:
 
     def close(self) -> None:
         self.engine.dispose()
+
+    def _transaction(self, within: sa.Connection | None) -> AbstractContextManager[sa.Connection]:
+        """A transaction of the driver's own, or the caller's (``within``), which the caller commits."""
+        if within is None:
+            return self.engine.begin()
+        if not self.shares_metadata_database:
+            raise ValueError(f"the {self.name} lock table is not in the caller's database")
+        return nullcontext(within)
 
     def _select(self, conn: sa.Connection, key: str) -> HeldLock | None:
         found = conn.execute(self._statements.select, {"key": key}).first()

@@ -1,0 +1,92 @@
+"""With its lock table in the metadata database, a lock change and its audit event are one transaction: a LOCK or
+UNLOCK whose event cannot be written changes nothing, and each costs one commit on one connection."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+from flask.testing import FlaskClient
+
+from app.extensions import db, drivers
+from app.repositories import locks as lock_repository
+from tests.conftest import metadata_backends
+from tests.factories import basic, make_token
+
+# MySQL keeps the lock in a transaction of its own (``SqlLockDriver.shares_metadata_database`` says why).
+pytestmark = pytest.mark.parametrize("database_url", metadata_backends("sqlite", "postgres"), indirect=True)
+
+LOCK_A = json.dumps({"ID": "a", "Operation": "OperationTypeApply", "Who": "alice@host"})
+LOCK_B = json.dumps({"ID": "b", "Operation": "OperationTypeApply", "Who": "bob@host"})
+
+
+@pytest.fixture
+def token(app: Flask) -> str:
+    with app.app_context():
+        assert drivers().locks.shares_metadata_database
+    return make_token(app)
+
+
+@pytest.fixture
+def failing_audit(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The audit insert fails, as it would when the metadata database refuses the write."""
+
+    monkeypatch.setattr(lock_repository, "record_event", _raise)
+
+
+def _lock(client: FlaskClient, token: str, body: str) -> int:
+    return client.open("/state/acme/app", method="LOCK", data=body, headers=basic(token)).status_code
+
+
+def _unlock(client: FlaskClient, token: str, body: str) -> int:
+    return client.open("/state/acme/app", method="UNLOCK", data=body, headers=basic(token)).status_code
+
+
+def test_a_lock_whose_audit_event_fails_is_not_taken(
+    app: Flask, client: FlaskClient, token: str, monkeypatch: pytest.MonkeyPatch, failing_audit: None
+) -> None:
+    assert _lock(client, token, LOCK_A) >= 500
+    monkeypatch.undo()
+    assert _lock(client, token, LOCK_B) == 200
+
+
+def test_an_unlock_whose_audit_event_fails_keeps_the_lock(
+    app: Flask, client: FlaskClient, token: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert _lock(client, token, LOCK_A) == 200
+    monkeypatch.setattr(lock_repository, "record_event", _raise)
+    assert _unlock(client, token, LOCK_A) >= 500
+    monkeypatch.undo()
+    assert _lock(client, token, LOCK_B) == 423
+
+
+def _raise(*_args: Any, **_kwargs: Any) -> None:
+    raise sa.exc.OperationalError("INSERT INTO audit_events", {}, Exception("disk full"))
+
+
+@pytest.fixture
+def commits(app: Flask) -> Iterator[list[str]]:
+    """The transactions committed from now on, by engine: ``metadata`` or ``locks``."""
+    seen: list[str] = []
+    with app.app_context():
+        engines = {"metadata": db.engine, "locks": drivers().locks.engine}
+    listeners = [(engine, lambda _conn, name=name: seen.append(name)) for name, engine in engines.items()]
+    for engine, listener in listeners:
+        sa.event.listen(engine, "commit", listener)
+    yield seen
+    for engine, listener in listeners:
+        sa.event.remove(engine, "commit", listener)
+
+
+def test_a_lock_and_an_unlock_each_commit_once_on_the_metadata_database(
+    client: FlaskClient, token: str, commits: list[str]
+) -> None:
+    assert _lock(client, token, LOCK_A) == 200  # creates the workspace
+    commits.clear()
+    assert _unlock(client, token, LOCK_A) == 200
+    assert _lock(client, token, LOCK_A) == 200
+    assert commits == ["metadata", "metadata"]
