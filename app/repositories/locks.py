@@ -82,20 +82,22 @@ def _lock_info_object(body: bytes, what: str) -> dict[str, Any]:
     return info
 
 
+def _request_transaction(locks: LockDriver) -> Connection | None:
+    """The session's connection when the lock table is in the metadata database: a lock row then commits with its
+    audit event, in one write, and a read of the lock takes no second connection."""
+    return db.session.connection() if locks.shares_metadata_database else None
+
+
 def get_lock(workspace: Workspace) -> HeldLock | None:
     """The workspace's current lock, or None."""
-    return drivers().locks.get(workspace.id)
+    locks = drivers().locks
+    return locks.get(workspace.id, _request_transaction(locks))
 
 
 def get_locks(workspaces: Sequence[Workspace]) -> dict[str, HeldLock]:
     """The current locks of ``workspaces`` by workspace id (unlocked ones absent), in one driver round trip."""
-    return drivers().locks.get_many([workspace.id for workspace in workspaces])
-
-
-def _request_transaction(locks: LockDriver) -> Connection | None:
-    """The session's connection when the lock table is in the metadata database: the lock row then commits with its
-    audit event, in one write."""
-    return db.session.connection() if locks.shares_metadata_database else None
+    locks = drivers().locks
+    return locks.get_many([workspace.id for workspace in workspaces], _request_transaction(locks))
 
 
 def lock_workspace(workspace: Workspace, lock_id: str, info: str, actor: str) -> HeldLock:

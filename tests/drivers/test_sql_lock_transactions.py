@@ -48,6 +48,17 @@ def test_a_lock_taken_within_a_transaction_holds_once_it_commits(shared: SqlLock
     assert shared.get("ws-1").lock_id == "a"
 
 
+def test_reads_within_a_transaction_see_its_own_lock(shared: SqlLockDriver) -> None:
+    shared.acquire("ws-2", "b", INFO)
+    with shared.engine.connect() as conn:
+        shared.acquire("ws-1", "a", INFO, conn)
+        assert shared.get("ws-1", conn).lock_id == "a"
+        assert set(shared.get_many(["ws-1", "ws-2", "ws-3"], conn)) == {"ws-1", "ws-2"}
+        conn.rollback()
+        assert shared.get("ws-1", conn) is None
+        assert set(shared.get_many(["ws-1", "ws-2"], conn)) == {"ws-2"}
+
+
 def test_a_release_within_a_transaction_that_rolls_back_keeps_the_lock(shared: SqlLockDriver) -> None:
     shared.acquire("ws-1", "a", INFO)
     with shared.engine.connect() as conn:
@@ -78,8 +89,15 @@ def test_a_driver_on_another_database_refuses_the_callers_connection(tmp_path: P
     table.create(engine)
     driver = SqlLockDriver(engine, table, "postgres")
     assert not driver.shares_metadata_database
-    with engine.connect() as conn, pytest.raises(ValueError, match="not in the caller's database"):
-        driver.acquire("ws-1", "a", INFO, conn)
+    with engine.connect() as conn:
+        for call in (
+            lambda: driver.acquire("ws-1", "a", INFO, conn),
+            lambda: driver.release("ws-1", None, conn),
+            lambda: driver.get("ws-1", conn),
+            lambda: driver.get_many(["ws-1"], conn),
+        ):
+            with pytest.raises(ValueError, match="not in the caller's database"):
+                call()
     driver.close()
 
 

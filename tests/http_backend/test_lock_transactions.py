@@ -1,5 +1,6 @@
 """With its lock table in the metadata database, a lock change and its audit event are one transaction: a LOCK or
-UNLOCK whose event cannot be written changes nothing, and each costs one commit on one connection."""
+UNLOCK whose event cannot be written changes nothing, each costs one commit, and no lock read or change takes a
+second connection."""
 
 from __future__ import annotations
 
@@ -90,3 +91,32 @@ def test_a_lock_and_an_unlock_each_commit_once_on_the_metadata_database(
     assert _unlock(client, token, LOCK_A) == 200
     assert _lock(client, token, LOCK_A) == 200
     assert commits == ["metadata", "metadata"]
+
+
+@pytest.fixture
+def lock_engine_checkouts(app: Flask) -> Iterator[list[object]]:
+    """The connections taken from the lock driver's own pool from now on."""
+    seen: list[object] = []
+    with app.app_context():
+        engine = drivers().locks.engine
+
+    def note(connection: object, *_args: object) -> None:
+        seen.append(connection)
+
+    sa.event.listen(engine, "checkout", note)
+    yield seen
+    sa.event.remove(engine, "checkout", note)
+
+
+def test_lock_reads_and_changes_take_no_connection_of_the_drivers_own(
+    app: Flask, client: FlaskClient, token: str, lock_engine_checkouts: list[object]
+) -> None:
+    state = json.dumps({"version": 4, "serial": 1, "lineage": "one", "outputs": {}, "resources": []})
+    assert _lock(client, token, LOCK_A) == 200
+    assert client.post("/state/acme/app?ID=a", data=state, headers=basic(token)).status_code == 200
+    tfc = client.get("/api/v2/organizations/acme/workspaces/app", headers={"Authorization": f"Bearer {token}"})
+    assert tfc.status_code == 200 and tfc.json["data"]["attributes"]["locked"] is True
+    listed = client.get("/api/v2/organizations/acme/workspaces", headers={"Authorization": f"Bearer {token}"})
+    assert listed.status_code == 200 and listed.json["data"][0]["attributes"]["locked"] is True
+    assert _unlock(client, token, LOCK_A) == 200
+    assert lock_engine_checkouts == []

@@ -14,8 +14,8 @@ class LockDriver(Protocol):
     """Per-workspace locks shared by every worker (and, for redis/postgres, every host)."""
 
     name: str
-    # True when the lock table is in the metadata database, where the caller's transaction can reach it: acquire and
-    # release then take ``within``, the caller's open connection, so that the lock row and the audit event of the
+    # True when the lock table is in the metadata database, where the caller's transaction can reach it: every method
+    # but ``check`` then takes ``within``, the caller's open connection, so that the lock row and the audit event of the
     # change commit together (one write instead of two, and never one without the other). Drivers whose locks live
     # elsewhere say False and are never given a connection.
     shares_metadata_database: bool
@@ -34,11 +34,11 @@ class LockDriver(Protocol):
         """
         ...
 
-    def get(self, key: str) -> HeldLock | None:
-        """The current holder, or None."""
+    def get(self, key: str, within: Connection | None = None) -> HeldLock | None:
+        """The current holder, or None (read on ``within`` when given: no second connection for the request)."""
         ...
 
-    def get_many(self, keys: Sequence[str]) -> dict[str, HeldLock]:
+    def get_many(self, keys: Sequence[str], within: Connection | None = None) -> dict[str, HeldLock]:
         """The current holders of those of ``keys`` that are locked, in one round trip (a page of workspaces)."""
         ...
 

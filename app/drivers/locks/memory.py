@@ -59,11 +59,11 @@ class MemoryLockDriver:
                 raise LockConflict("workspace is locked by another lock ID", holder)
             return self._locks.pop(key)
 
-    def get(self, key: str) -> HeldLock | None:
+    def get(self, key: str, within: Connection | None = None) -> HeldLock | None:
         with self._guard:
             return self._live(key)
 
-    def get_many(self, keys: Sequence[str]) -> dict[str, HeldLock]:
+    def get_many(self, keys: Sequence[str], within: Connection | None = None) -> dict[str, HeldLock]:
         with self._guard:
             held = {key: self._live(key) for key in keys}
         return {key: holder for key, holder in held.items() if holder is not None}

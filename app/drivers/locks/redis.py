@@ -110,12 +110,12 @@ class RedisLockDriver:
             raise LockConflict("workspace is locked by another lock ID", holder)
         return holder
 
-    def get(self, key: str) -> HeldLock | None:
+    def get(self, key: str, within: Connection | None = None) -> HeldLock | None:
         """The current holder, or None."""
         with self._translated():
             return self._read(key)
 
-    def get_many(self, keys: Sequence[str]) -> dict[str, HeldLock]:
+    def get_many(self, keys: Sequence[str], within: Connection | None = None) -> dict[str, HeldLock]:
         """The current holders among ``keys`` (one MGET)."""
         if not keys:
             return {}

@@ -115,16 +115,16 @@ class SqlLockDriver:
                         return holder
         raise BackendUnavailable(f"{self.name} lock", "lock table kept changing; try again")
 
-    def get(self, key: str) -> HeldLock | None:
-        with self._translated(), self.engine.connect() as conn:
+    def get(self, key: str, within: sa.Connection | None = None) -> HeldLock | None:
+        with self._translated(), self._connection(within) as conn:
             holder = self._select(conn, key)
         return None if holder is None or self._expired(holder, utcnow()) else holder
 
-    def get_many(self, keys: Sequence[str]) -> dict[str, HeldLock]:
+    def get_many(self, keys: Sequence[str], within: sa.Connection | None = None) -> dict[str, HeldLock]:
         if not keys:
             return {}
         now = utcnow()
-        with self._translated(), self.engine.connect() as conn:
+        with self._translated(), self._connection(within) as conn:
             rows = conn.execute(self._statements.select_many, {"keys": list(keys)}).all()
         found = {row.lock_key: _held(row) for row in rows}
         return {key: holder for key, holder in found.items() if not self._expired(holder, now)}
@@ -138,8 +138,13 @@ class SqlLockDriver:
 
     def _transaction(self, within: sa.Connection | None) -> AbstractContextManager[sa.Connection]:
         """A transaction of the driver's own, or the caller's (``within``), which the caller commits."""
-        if within is None:
-            return self.engine.begin()
+        return self.engine.begin() if within is None else self._callers(within)
+
+    def _connection(self, within: sa.Connection | None) -> AbstractContextManager[sa.Connection]:
+        """A connection of the driver's own for a read, or the caller's (``within``)."""
+        return self.engine.connect() if within is None else self._callers(within)
+
+    def _callers(self, within: sa.Connection) -> AbstractContextManager[sa.Connection]:
         if not self.shares_metadata_database:
             raise ValueError(f"the {self.name} lock table is not in the caller's database")
         return nullcontext(within)
