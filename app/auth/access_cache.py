@@ -23,7 +23,6 @@ from typing import Any
 from flask import Flask, current_app, has_app_context
 from sqlalchemy import event, inspect
 from sqlalchemy.orm import ORMExecuteState, Session, make_transient_to_detached
-from sqlalchemy.orm.util import identity_key
 
 from app.core import policy
 from app.core.ttl_cache import TtlCache
@@ -51,7 +50,7 @@ class AccessCache:
     """The two per-process memories of one app (see the module docstring for the bound)."""
 
     def __init__(self, ttl_seconds: float = ACCESS_CACHE_SECONDS) -> None:
-        self.orgs: TtlCache[dict[str, Any]] = TtlCache(ttl_seconds)
+        self.orgs: TtlCache[Organization] = TtlCache(ttl_seconds)
         self.members: TtlCache[Standing] = TtlCache(ttl_seconds)
 
     def forget(self) -> None:
@@ -91,23 +90,20 @@ def cached_org(ref: str, load: Callable[[str], Organization | None]) -> Organiza
     cache = _cache()
     if cache is None:
         return load(ref)
-    columns = cache.orgs.get(ref)
-    if columns is not None:
-        return _attached(columns)
+    remembered = cache.orgs.get(ref)
+    if remembered is not None:
+        # merge without load: a clean copy in this session (or the session's own), the remembered one untouched
+        return db.session.merge(remembered, load=False)
     org = load(ref)
     if org is not None:
-        cache.orgs.put(ref, {key: getattr(org, key) for key in _ORG_COLUMNS})
+        cache.orgs.put(ref, _detached_copy(org))
     return org
 
 
-def _attached(columns: dict[str, Any]) -> Organization:
-    """A copy of the remembered row in the current session, as if just loaded (the session's own, if it has one)."""
-    present = db.session.identity_map.get(identity_key(Organization, columns["id"]))
-    if isinstance(present, Organization):
-        return present
-    copy = Organization(**columns)
+def _detached_copy(org: Organization) -> Organization:
+    """A copy of the loaded row in no session, shared by the threads of the process and never changed."""
+    copy = Organization(**{key: getattr(org, key) for key in _ORG_COLUMNS})
     make_transient_to_detached(copy)
-    db.session.add(copy)
     return copy
 
 
