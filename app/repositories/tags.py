@@ -12,6 +12,8 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from sqlalchemy import inspect
+
 from app.core.errors import InvalidInput
 from app.extensions import db
 from app.models import Workspace, WorkspaceTag
@@ -41,6 +43,21 @@ def check_value(value: Any) -> str:
     if not isinstance(value, str) or not _VALUE.match(value):
         raise InvalidInput(f"invalid tag value {str(value)[:100]!r}: {VALUE_RULE}")
     return value
+
+
+def tag_keys(workspace: Workspace) -> list[str]:
+    """The workspace's tag keys in order: from its tags when loaded (a listing page loads its page's at once), else
+    in one query of the keys alone. Loading the collection of one workspace cost a sixth of a TFC workspace read."""
+    if "tags" not in inspect(workspace).unloaded:
+        return [tag.key for tag in workspace.tags]
+    return list(db.session.scalars(_KEYS_OF_WORKSPACE, {"workspace_id": workspace.id}))
+
+
+_KEYS_OF_WORKSPACE = (
+    db.select(WorkspaceTag.key)
+    .where(WorkspaceTag.workspace_id == db.bindparam("workspace_id"))
+    .order_by(WorkspaceTag.key)
+)
 
 
 def tags_of(workspace: Workspace) -> dict[str, str]:

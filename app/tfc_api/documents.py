@@ -14,6 +14,7 @@ from app.models import Run, StateVersion, Workspace
 from app.repositories import runs
 from app.repositories.locks import get_lock, get_locks, lock_details
 from app.repositories.state_versions import get_current_version, get_versions_by_ids, read_outputs
+from app.repositories.tags import tag_keys
 from app.tfc_api.jsonapi import Resource, ref
 from app.tfc_api.locking import LOCK_ID_PREFIX
 from app.tfc_api.serializers import output_resource, workspace_resource
@@ -41,7 +42,8 @@ def _resource(
     info = lock_details(holder) if holder else {}
     locked_by = _locked_by(workspace, holder, info)
     reason = str(info.get("Info") or "")
-    return workspace_resource(workspace, current, holder, locked_by, reason, active.id if active else None)
+    tags = tag_keys(workspace)
+    return workspace_resource(workspace, current, holder, tags, locked_by, reason, active.id if active else None)
 
 
 def _locked_by(workspace: Workspace, holder: HeldLock | None, info: dict[str, Any]) -> dict[str, Any]:

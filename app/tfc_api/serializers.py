@@ -167,13 +167,15 @@ def workspace_resource(
     workspace: Workspace,
     current: StateVersion | None,
     holder: HeldLock | None,
+    tag_names: list[str],
     locked_by: dict[str, Any] | None = None,
     locked_reason: str = "",
     current_run_id: str | None = None,
 ) -> Resource:
     """``workspaces`` with every attribute the remote backend, the cloud block and the SDKs read.
 
-    ``locked_by`` is the relationship to the lock's holder (a user or a run); ``operations`` is the older name of
+    ``tag_names`` are the workspace's tag keys (``app.repositories.tags.tag_keys``); ``locked_by`` is the
+    relationship to the lock's holder (a user or a run); ``operations`` is the older name of
     "executes remotely" (Terraform 1.0.3 reads it), so it is true for ``remote`` and ``agent`` alike.
     """
     org = workspace.organization
@@ -194,7 +196,7 @@ def workspace_resource(
             "actions": {"is-destroyable": True},
             "auto-apply": workspace.auto_apply,
             "working-directory": workspace.working_directory or "",
-            "tag-names": [tag.key for tag in workspace.tags],
+            "tag-names": tag_names,
             "resource-count": resources,
             "created-at": rfc3339(workspace.created_at),
             "updated-at": rfc3339(workspace.updated_at),
