@@ -130,9 +130,10 @@ def project_resource(org: Organization, workspace_count: int) -> Resource:
 
 def workspace_permissions(org: Organization, name: str) -> dict[str, bool]:
     """The caller's permissions on a workspace, from the same check every request passes."""
-    read, write = access(org).allows(Action.READ, name), access(org).allows(Action.WRITE, name)
-    lock, delete = access(org).allows(Action.LOCK, name), access(org).allows(Action.DELETE, name)
-    visible = access(org).allows(VISIBLE, name)
+    caller = access(org)
+    read, write = caller.allows(Action.READ, name), caller.allows(Action.WRITE, name)
+    lock, delete = caller.allows(Action.LOCK, name), caller.allows(Action.DELETE, name)
+    visible = caller.allows(VISIBLE, name)
     runs = write and config().runs_enabled
     return {
         "can-update": write,
