@@ -82,22 +82,26 @@ def _lock_info_object(body: bytes, what: str) -> dict[str, Any]:
     return info
 
 
-def _request_transaction(locks: LockDriver) -> Connection | None:
-    """The session's connection when the lock table is in the metadata database: a lock row then commits with its
-    audit event, in one write, and a read of the lock takes no second connection."""
+def joined_connection(locks: LockDriver) -> Connection | None:
+    """The session's connection when the lock table is in the metadata database, else None.
+
+    A lock change made on it commits with the caller's transaction (a lock row with its audit event, a run's lock
+    with its promotion), in one write, and a read of the lock takes no second connection. It also keeps a request
+    from waiting on itself: on SQLite a second connection cannot write while the session holds the write lock.
+    """
     return db.session.connection() if locks.shares_metadata_database else None
 
 
 def get_lock(workspace: Workspace) -> HeldLock | None:
     """The workspace's current lock, or None."""
     locks = drivers().locks
-    return locks.get(workspace.id, _request_transaction(locks))
+    return locks.get(workspace.id, joined_connection(locks))
 
 
 def get_locks(workspaces: Sequence[Workspace]) -> dict[str, HeldLock]:
     """The current locks of ``workspaces`` by workspace id (unlocked ones absent), in one driver round trip."""
     locks = drivers().locks
-    return locks.get_many([workspace.id for workspace in workspaces], _request_transaction(locks))
+    return locks.get_many([workspace.id for workspace in workspaces], joined_connection(locks))
 
 
 def lock_workspace(workspace: Workspace, lock_id: str, info: str, actor: str) -> HeldLock:
@@ -105,7 +109,7 @@ def lock_workspace(workspace: Workspace, lock_id: str, info: str, actor: str) ->
     check_lock_id(lock_id)
     locks = drivers().locks
     try:
-        held = locks.acquire(workspace.id, lock_id, info, _request_transaction(locks))
+        held = locks.acquire(workspace.id, lock_id, info, joined_connection(locks))
     except LockConflict as conflict:
         record_event("lock", "conflict", actor, workspace=workspace, lock_id=lock_id, holder_id=conflict.holder.lock_id)
         raise
@@ -118,7 +122,7 @@ def unlock_workspace(workspace: Workspace, lock_id: str, actor: str) -> HeldLock
     check_lock_id(lock_id)
     locks = drivers().locks
     try:
-        released = locks.release(workspace.id, lock_id, _request_transaction(locks))
+        released = locks.release(workspace.id, lock_id, joined_connection(locks))
     except LockConflict as conflict:
         record_event(
             "unlock", "conflict", actor, workspace=workspace, lock_id=lock_id, holder_id=conflict.holder.lock_id
@@ -138,7 +142,7 @@ def force_unlock_workspace(workspace: Workspace, actor: str) -> HeldLock | None:
         record_event("force_unlock", "disabled", actor, workspace=workspace, holder_id=holder.lock_id)
         raise LockConflict("force-unlock is disabled on this server (FORCE_UNLOCK_ENABLED=false)", holder)
     locks = drivers().locks
-    released = locks.release(workspace.id, None, _request_transaction(locks))
+    released = locks.release(workspace.id, None, joined_connection(locks))
     if released:
         record_event("force_unlock", "ok", actor, workspace=workspace, holder_id=released.lock_id)
     return released

@@ -34,6 +34,7 @@ from app.repositories import state_versions, variables
 from app.repositories.audit import record_event
 from app.repositories.configuration_versions import get_configuration_version, open_archive
 from app.repositories.guard import WorkspaceGuard
+from app.repositories.locks import joined_connection
 
 ACTIVE = frozenset({"plan_queued", "planning", "planned", "confirmed", "apply_queued", "applying"})
 FINAL = frozenset({"applied", "planned_and_finished", "errored", "discarded", "canceled"})
@@ -287,9 +288,10 @@ def job_variables(run: Run) -> list[dict[str, Any]]:
 def advance_queue(workspace: Workspace) -> Run | None:
     """Promote the workspace's oldest pending run when none is active; returns it, or None if it must wait.
 
-    A run that may apply takes the workspace lock first (outside the transaction: the lock driver may share the
-    database). Only one run can hold that lock, and the promotion itself is one conditional UPDATE made while
-    the workspace row is held, so two promoters never start two runs in one workspace.
+    A run that may apply takes the workspace lock first, in the promotion's transaction when the lock table is in
+    the metadata database (``joined_connection``). Only one run can hold that lock, and the promotion itself is
+    one conditional UPDATE made while the workspace row is held, so two promoters never start two runs in one
+    workspace.
     """
     waiting = _oldest(Run.workspace_id == workspace.id, Run.status == "pending")
     db.session.commit()
@@ -297,6 +299,7 @@ def advance_queue(workspace: Workspace) -> Run | None:
         db.session.commit()
         return None
     if not waiting.plan_only and not _take_lock(waiting):
+        db.session.commit()
         return None  # a user's lock: the run waits, as in HCP Terraform
     _serialize_on(workspace.id)
     promoted = _active_run(workspace.id) is None and _transition(
@@ -340,8 +343,9 @@ def _oldest(*where: Any) -> Run | None:
 
 
 def _take_lock(run: Run) -> bool:
+    locks = drivers().locks
     try:
-        drivers().locks.acquire(run.workspace_id, run.id, _lock_info(run))
+        locks.acquire(run.workspace_id, run.id, _lock_info(run), joined_connection(locks))
     except LockConflict:
         return False
     record_event("lock", "ok", f"run:{run.id}", workspace=run.workspace, commit=False, lock_id=run.id)
@@ -349,8 +353,11 @@ def _take_lock(run: Run) -> bool:
 
 
 def _release_lock(run: Run) -> None:
+    """Release the run's lock; the caller commits (in its transaction when the lock table shares the database:
+    ``advance_queue`` releases while it holds the workspace row, which on SQLite is the whole database)."""
+    locks = drivers().locks
     try:
-        released = drivers().locks.release(run.workspace_id, run.id)
+        released = locks.release(run.workspace_id, run.id, joined_connection(locks))
     except LockConflict:
         return  # someone force-unlocked and locked again: the lock is no longer the run's
     if released:

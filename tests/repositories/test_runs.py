@@ -16,6 +16,7 @@ from app.extensions import db, drivers
 from app.models import Run, Workspace
 from app.repositories import agent_pools, configuration_versions, orgs, runs, state_versions, variables, workspaces
 from app.repositories.runs import AgentIdentity, RunOptions
+from tests.conftest import metadata_backends
 from tests.run_factories import Guard, tarball
 
 
@@ -323,3 +324,33 @@ def test_current_runs_of_a_page_match_current_run_in_three_queries(runs_app: Fla
             ws_id: run.id for ws_id, run in found.items()
         }
         assert idle.id not in found and found[done.id].id == done_run.id
+
+
+# MySQL is left out: under REPEATABLE READ the promoter's second look reads the snapshot of its first, so it does
+# not see the run started meanwhile (the race this test stages by hand).
+@pytest.mark.parametrize("database_url", metadata_backends("sqlite", "postgres"), indirect=True)
+def test_a_promoter_that_loses_the_race_releases_its_lock_without_waiting_on_itself(
+    runs_app: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another promoter starts a run between the idle check and the lock: the run that took the lock gives it back
+    while it holds the workspace row (on SQLite, the database's write lock), and must not wait on itself."""
+    with runs_app.app_context():
+        ws = workspace()
+        first = queue(ws)
+        waiting = queue(ws)
+        assert (first.status, waiting.status) == ("plan_queued", "pending")
+        with db.engine.begin() as conn:  # the first run steps aside: the workspace looks idle, and unlocked
+            conn.execute(db.update(Run).where(Run.id == first.id).values(status="errored"))
+        drivers().locks.release(ws.id, None)
+        take_lock = runs._take_lock
+
+        def racing(run: Run) -> bool:
+            with db.engine.begin() as conn:  # a concurrent promoter started the first run again meanwhile
+                conn.execute(db.update(Run).where(Run.id == first.id).values(status="planning"))
+            return take_lock(run)
+
+        monkeypatch.setattr(runs, "_take_lock", racing)
+        assert runs.advance_queue(ws) is None
+        db.session.refresh(waiting)
+        assert waiting.status == "pending"
+        assert drivers().locks.get(ws.id) is None  # the lock it took went back
