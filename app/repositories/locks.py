@@ -11,7 +11,6 @@ from sqlalchemy.engine import Connection
 from app.core.errors import Conflict, InvalidInput, LockConflict
 from app.core.json_input import parse_json
 from app.core.locks import HeldLock
-from app.drivers.locks.base import LockDriver
 from app.extensions import config, db, drivers
 from app.models import Workspace
 from app.repositories.audit import record_event
@@ -82,34 +81,31 @@ def _lock_info_object(body: bytes, what: str) -> dict[str, Any]:
     return info
 
 
-def joined_connection(locks: LockDriver) -> Connection | None:
+def joined_connection() -> Connection | None:
     """The session's connection when the lock table is in the metadata database, else None.
 
     A lock change made on it commits with the caller's transaction (a lock row with its audit event, a run's lock
     with its promotion), in one write, and a read of the lock takes no second connection. It also keeps a request
     from waiting on itself: on SQLite a second connection cannot write while the session holds the write lock.
     """
-    return db.session.connection() if locks.shares_metadata_database else None
+    return db.session.connection() if drivers().locks.shares_metadata_database else None
 
 
 def get_lock(workspace: Workspace) -> HeldLock | None:
     """The workspace's current lock, or None."""
-    locks = drivers().locks
-    return locks.get(workspace.id, joined_connection(locks))
+    return drivers().locks.get(workspace.id, joined_connection())
 
 
 def get_locks(workspaces: Sequence[Workspace]) -> dict[str, HeldLock]:
     """The current locks of ``workspaces`` by workspace id (unlocked ones absent), in one driver round trip."""
-    locks = drivers().locks
-    return locks.get_many([workspace.id for workspace in workspaces], joined_connection(locks))
+    return drivers().locks.get_many([workspace.id for workspace in workspaces], joined_connection())
 
 
 def lock_workspace(workspace: Workspace, lock_id: str, info: str, actor: str) -> HeldLock:
     """Acquire the lock (idempotent for the same ID); raises ``LockConflict`` with the holder."""
     check_lock_id(lock_id)
-    locks = drivers().locks
     try:
-        held = locks.acquire(workspace.id, lock_id, info, joined_connection(locks))
+        held = drivers().locks.acquire(workspace.id, lock_id, info, joined_connection())
     except LockConflict as conflict:
         record_event("lock", "conflict", actor, workspace=workspace, lock_id=lock_id, holder_id=conflict.holder.lock_id)
         raise
@@ -120,9 +116,8 @@ def lock_workspace(workspace: Workspace, lock_id: str, info: str, actor: str) ->
 def unlock_workspace(workspace: Workspace, lock_id: str, actor: str) -> HeldLock | None:
     """Release the lock held under ``lock_id``; unlocked is fine; raises ``LockConflict`` for another ID."""
     check_lock_id(lock_id)
-    locks = drivers().locks
     try:
-        released = locks.release(workspace.id, lock_id, joined_connection(locks))
+        released = drivers().locks.release(workspace.id, lock_id, joined_connection())
     except LockConflict as conflict:
         record_event(
             "unlock", "conflict", actor, workspace=workspace, lock_id=lock_id, holder_id=conflict.holder.lock_id
@@ -141,8 +136,7 @@ def force_unlock_workspace(workspace: Workspace, actor: str) -> HeldLock | None:
             return None
         record_event("force_unlock", "disabled", actor, workspace=workspace, holder_id=holder.lock_id)
         raise LockConflict("force-unlock is disabled on this server (FORCE_UNLOCK_ENABLED=false)", holder)
-    locks = drivers().locks
-    released = locks.release(workspace.id, None, joined_connection(locks))
+    released = drivers().locks.release(workspace.id, None, joined_connection())
     if released:
         record_event("force_unlock", "ok", actor, workspace=workspace, holder_id=released.lock_id)
     return released

@@ -343,9 +343,8 @@ def _oldest(*where: Any) -> Run | None:
 
 
 def _take_lock(run: Run) -> bool:
-    locks = drivers().locks
     try:
-        locks.acquire(run.workspace_id, run.id, _lock_info(run), joined_connection(locks))
+        drivers().locks.acquire(run.workspace_id, run.id, _lock_info(run), joined_connection())
     except LockConflict:
         return False
     record_event("lock", "ok", f"run:{run.id}", workspace=run.workspace, commit=False, lock_id=run.id)
@@ -355,9 +354,8 @@ def _take_lock(run: Run) -> bool:
 def _release_lock(run: Run) -> None:
     """Release the run's lock; the caller commits (in its transaction when the lock table shares the database:
     ``advance_queue`` releases while it holds the workspace row, which on SQLite is the whole database)."""
-    locks = drivers().locks
     try:
-        released = locks.release(run.workspace_id, run.id, joined_connection(locks))
+        released = drivers().locks.release(run.workspace_id, run.id, joined_connection())
     except LockConflict:
         return  # someone force-unlocked and locked again: the lock is no longer the run's
     if released:
