@@ -22,12 +22,16 @@ class lazy:
 
     target: str
 
-    def __call__(self, config: Config) -> Any:
+    def factory(self) -> Callable[[Config], Any]:
+        """The factory ``target`` names, its module imported now."""
         module, _, attribute = self.target.partition(":")
         found: Any = importlib.import_module(module)
         for name in attribute.split("."):
             found = getattr(found, name)
-        return found(config)
+        return found
+
+    def __call__(self, config: Config) -> Any:
+        return self.factory()(config)
 
 
 def build_from_registry(
