@@ -32,13 +32,6 @@ def token(app: Flask) -> str:
     return make_token(app)
 
 
-@pytest.fixture
-def failing_audit(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The audit insert fails, as it would when the metadata database refuses the write."""
-
-    monkeypatch.setattr(lock_repository, "record_event", _raise)
-
-
 def _lock(client: FlaskClient, token: str, body: str) -> int:
     return client.open("/state/acme/app", method="LOCK", data=body, headers=basic(token)).status_code
 
@@ -48,8 +41,9 @@ def _unlock(client: FlaskClient, token: str, body: str) -> int:
 
 
 def test_a_lock_whose_audit_event_fails_is_not_taken(
-    app: Flask, client: FlaskClient, token: str, monkeypatch: pytest.MonkeyPatch, failing_audit: None
+    app: Flask, client: FlaskClient, token: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(lock_repository, "record_event", _failing_audit)
     assert _lock(client, token, LOCK_A) >= 500
     monkeypatch.undo()
     assert _lock(client, token, LOCK_B) == 200
@@ -59,13 +53,14 @@ def test_an_unlock_whose_audit_event_fails_keeps_the_lock(
     app: Flask, client: FlaskClient, token: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     assert _lock(client, token, LOCK_A) == 200
-    monkeypatch.setattr(lock_repository, "record_event", _raise)
+    monkeypatch.setattr(lock_repository, "record_event", _failing_audit)
     assert _unlock(client, token, LOCK_A) >= 500
     monkeypatch.undo()
     assert _lock(client, token, LOCK_B) == 423
 
 
-def _raise(*_args: Any, **_kwargs: Any) -> None:
+def _failing_audit(*_args: Any, **_kwargs: Any) -> None:
+    """The audit insert fails, as it would when the metadata database refuses the write."""
     raise sa.exc.OperationalError("INSERT INTO audit_events", {}, Exception("disk full"))
 
 
