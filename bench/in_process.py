@@ -69,7 +69,7 @@ def _reference(static: Path, ours: FlaskClient, token: str) -> FlaskClient:
     return create_reference_app().test_client()
 
 
-def requests(ours: FlaskClient, token: str, reference: FlaskClient) -> dict[str, tuple[Request, Request]]:
+def request_table(ours: FlaskClient, token: str, reference: FlaskClient) -> dict[str, tuple[Request, Request]]:
     """Each request of the table: ours and the do-nothing Flask app's, as callables."""
     basic = {"Authorization": "Basic " + base64.b64encode(f"token:{token}".encode()).decode()}
     bearer = {"Authorization": f"Bearer {token}"}
@@ -135,7 +135,7 @@ def main(argv: list[str]) -> int:
         (static / "big").write_bytes(terraform_state(1024 * KIB).body(SERIAL_BASE))
         os.environ["BENCH_STATIC_DIR"] = str(static)
         ours, token = _statesman(directory / "server")
-        table = requests(ours, token, _reference(static, ours, token))
+        table = request_table(ours, token, _reference(static, ours, token))
         logging.getLogger().handlers[:] = [logging.NullHandler()]  # the request log is formatted, then dropped
         gc.collect()
         gc.freeze()  # as gunicorn's workers do after start-up (config/gunicorn.conf.py)
