@@ -279,7 +279,9 @@ def test_cancel_of_a_long_apply_stops_terraform(
     workspace: str,
 ) -> None:
     tf = remote(workspace)
-    marker = 287  # a sleep nobody else runs, so the process can be found
+    # A sleep no other test runs, so its process can be found; one per Terraform version, because the two versions'
+    # runs of this test may execute at the same time on other pytest workers.
+    marker = 289 if terraform_bin.at_least(1, 1) else 287
     tf.write(null_resources({"long": "one"}, block(runs_server, terraform_bin, workspace), sleep=marker))
     tf.ok("init", "-input=false")
     background = tf.popen("apply", "-auto-approve", "-input=false")
